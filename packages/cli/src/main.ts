@@ -1,0 +1,212 @@
+import { Command, CommanderError, Option } from 'commander';
+import {
+  type ConfigIssue,
+  ConfigError,
+  createKernel,
+  formatConfigIssues,
+  isStevedoreError,
+  kernelErrorCodes,
+} from '@stevedore/kernel';
+import { readConfigFile } from './config-file.js';
+import { readEnvConfig, workerEnvFrom } from './env-config.js';
+import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
+
+/** Where the CLI writes; injected so tests can capture it. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Aborted on SIGTERM/SIGINT by the bin; tests abort it themselves. */
+  signal: AbortSignal;
+}
+
+const NO_API_URL = [
+  'PREFECT_API_URL is not set, so the worker does not know which Prefect API to poll.',
+  '  Set it to your Prefect server (export PREFECT_API_URL=http://127.0.0.1:4200/api) or Prefect Cloud workspace',
+  '  (https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>) and PREFECT_API_KEY, or pass --api-url.',
+  '  To try Stevedore without Prefect or AWS, use `stevedore sandbox` (it arrives with @stevedore/ecs-launcher).',
+].join('\n');
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const int = (flag: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new CommanderError(2, 'stevedore.invalidArgument', `${flag} expects a whole number, got '${v}'.`);
+  return n;
+};
+const num = (flag: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new CommanderError(2, 'stevedore.invalidArgument', `${flag} expects a number, got '${v}'.`);
+  return n;
+};
+
+/** Options of `stevedore start` that map one-to-one onto config keys. */
+const START_KEYS = [
+  'apiUrl',
+  'pool',
+  'name',
+  'workQueue',
+  'type',
+  'limit',
+  'submissionLimit',
+  'prefetchSeconds',
+  'runOnce',
+  'withHealthcheck',
+  'createPoolIfNotFound',
+  'enableCancellation',
+  'logLevel',
+] as const;
+
+function buildProgram(io: CliIo, exit: { code: number }): Command {
+  const program = new Command('stevedore')
+    .description('Run Prefect flow runs as AWS ECS tasks.')
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
+    .exitOverride()
+    .showHelpAfterError('(add --help for the list of options)');
+
+  program
+    .command('start', { isDefault: true })
+    .description('Start a worker that polls a work pool and runs each flow run as an ECS task (`prefect worker start`).')
+    .option('-p, --pool <name>', 'the work pool to poll (required)')
+    .option('-n, --name <name>', "the worker's name (default: ECSWorker <uuid>)")
+    .option('-q, --work-queue <name>', 'only poll this work queue (repeatable; default: every queue of the pool)', collect)
+    .option('-t, --type <type>', "the work-pool type; must be 'ecs' (or an installed plugin's type) when given")
+    .option('-l, --limit <n>', 'maximum flow runs launched and not yet finished', int('--limit'))
+    .option('--submission-limit <n>', 'maximum submissions in flight at once', int('--submission-limit'))
+    .option('--prefetch-seconds <s>', 'submit runs scheduled up to this many seconds ahead', num('--prefetch-seconds'))
+    .option('--run-once', 'poll once, submit what is due, then exit')
+    .option('--with-healthcheck', 'serve GET /health (PREFECT_WORKER_WEBSERVER_HOST/PORT)')
+    .option('--base-job-template <file>', 'base job template (JSON or YAML) used only when the pool is created')
+    .option('--no-create-pool-if-not-found', 'fail instead of creating the work pool when it does not exist')
+    .option('--no-enable-cancellation', 'do not cancel runs from the worker (the engine still can)')
+    .addOption(
+      new Option('--install-policy <policy>', 'accepted for compatibility with `prefect worker start`; not applicable').choices([
+        'always',
+        'if-not-present',
+        'never',
+        'prompt',
+      ]),
+    )
+    .option('--api-url <url>', 'the Prefect API URL (default: PREFECT_API_URL)')
+    .option('--config <file>', 'settings file (default: stevedore.config.yaml|json in the working directory)')
+    .option('--plugin <package>', 'load a third-party plugin package (repeatable)', collect)
+    .option('--no-default-plugins', 'activate only the plugins given with --plugin')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']))
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      exit.code = await startCommand(opts, io, (k) => cmd.getOptionValueSource(k));
+    });
+
+  return program;
+}
+
+function fromFlags(opts: Record<string, unknown>, source: (k: string) => string | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of START_KEYS) {
+    if (opts[key] === undefined || source(key) === 'default') continue;
+    out[key === 'workQueue' ? 'workQueues' : key] = opts[key];
+  }
+  return out;
+}
+
+async function startCommand(
+  opts: Record<string, unknown>,
+  io: CliIo,
+  source: (key: string) => string | undefined,
+): Promise<number> {
+  if (opts.installPolicy !== undefined) {
+    io.err(
+      '--install-policy is accepted for compatibility and ignored: Stevedore plugins are npm packages installed ahead of time, not pip packages installed at start.',
+    );
+  }
+  const issues: ConfigIssue[] = [];
+  const file = readConfigFile(opts.config as string | undefined, io.cwd);
+  const env = readEnvConfig(io.env);
+  issues.push(...file.issues, ...env.issues);
+  const flags = fromFlags(opts, source);
+  if (opts.baseJobTemplate) {
+    const t = readConfigFile(opts.baseJobTemplate as string, io.cwd);
+    issues.push(...t.issues.map((i) => ({ ...i, path: '--base-job-template' })));
+    flags.baseJobTemplate = t.values;
+  }
+  // Precedence: flags > env > file > defaults.
+  const raw: Record<string, unknown> = { ...file.values, ...env.values, ...flags };
+  if (raw.apiUrl === undefined) {
+    io.err(NO_API_URL);
+    return 2;
+  }
+  if (raw.type !== undefined && raw.type !== 'ecs' && opts.defaultPlugins !== false && !opts.plugin) {
+    issues.push({
+      path: 'type',
+      expected: "'ecs'",
+      received: JSON.stringify(raw.type),
+      fix: "drop --type or pass --type ecs; other types need a plugin that provides them (--plugin)",
+    });
+  }
+  const plugins = [...(opts.defaultPlugins === false ? [] : DEFAULT_PLUGINS)];
+  for (const pkg of (opts.plugin as string[] | undefined) ?? []) plugins.push(...(await loadPluginPackage(pkg, io.cwd)));
+  let kernel: ReturnType<typeof createKernel>;
+  try {
+    if (issues.length > 0) throw new ConfigError(issues);
+    kernel = createKernel({
+      plugins,
+      config: raw,
+      workerEnv: workerEnvFrom(io.env, raw),
+      processEnv: io.env,
+      cwd: io.cwd,
+    });
+    kernel.infrastructure();
+  } catch (e) {
+    if (e instanceof ConfigError || isStevedoreError(e, kernelErrorCodes.CONFIG_INVALID)) {
+      const all = e instanceof ConfigError ? [...issues.filter((i) => !e.issues.includes(i)), ...e.issues] : issues;
+      io.err(all.length > 0 ? formatConfigIssues(dedupe(all)) : (e as Error).message);
+      return 2;
+    }
+    if (isStevedoreError(e)) {
+      io.err((e as Error).message);
+      return 2;
+    }
+    throw e;
+  }
+  try {
+    await kernel.run(io.signal);
+    return 0;
+  } catch (e) {
+    io.err(`Worker stopped: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.path}|${i.received}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/**
+ * Runs the CLI. Arguments may start with a `--` (as `pnpm --filter cli start -- start` passes them).
+ * Returns the exit code.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = argv[0] === '--' ? argv.slice(1) : [...argv];
+  const exit = { code: 0 };
+  const program = buildProgram(io, exit);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return exit.code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.code === 'stevedore.invalidArgument') io.err(e.message);
+      return e.exitCode || 2;
+    }
+    if (isStevedoreError(e)) {
+      io.err((e as Error).message);
+      return 2;
+    }
+    throw e;
+  }
+}

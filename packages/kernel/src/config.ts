@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import { type ConfigIssue, ConfigError } from './errors.js';
+import type { AnyPlugin } from './plugin.js';
+
+const seconds = (def: number) => z.number().nonnegative().default(def);
+
+/**
+ * The kernel's configuration: the options of `prefect worker start` plus Stevedore's own.
+ * Keys are the CLI flags' long names in camelCase. Plugin settings live under `plugins.<plugin id>`.
+ * @public
+ */
+export const WorkerConfigSchema = z.strictObject({
+  /** PREFECT_API_URL, e.g. `http://127.0.0.1:4200/api` or the Cloud workspace URL. */
+  apiUrl: z.url({ protocol: /^https?$/ }),
+  apiKey: z.string().min(1).optional(),
+  authString: z.string().min(1).optional(),
+  cloudApiUrl: z.string().default('https://api.prefect.cloud/api'),
+  pool: z.string().min(1),
+  /** Worker name; defaults to `<Type>Worker <uuid>` like Prefect (`ECSWorker 1b2c…`). */
+  name: z
+    .string()
+    .min(1)
+    .refine((s) => !/[/%]/.test(s), { message: "must not contain '/' or '%'" })
+    .optional(),
+  workQueues: z.array(z.string().min(1)).default([]),
+  /** The work-pool type; must be served by an installed infrastructure (`ecs`). */
+  type: z.string().min(1).optional(),
+  /** Maximum flow runs launched and not yet seen finish (Prefect's `--limit`). */
+  limit: z.number().int().positive().optional(),
+  /** Maximum submissions in flight at once (claim → launch → infrastructure_pid). */
+  submissionLimit: z.number().int().positive().default(20),
+  prefetchSeconds: seconds(10),
+  heartbeatSeconds: z.number().positive().default(30),
+  querySeconds: z.number().positive().default(10),
+  runOnce: z.boolean().default(false),
+  createPoolIfNotFound: z.boolean().default(true),
+  baseJobTemplate: z
+    .strictObject({ job_configuration: z.record(z.string(), z.unknown()), variables: z.record(z.string(), z.unknown()) })
+    .optional(),
+  enableCancellation: z.boolean().default(true),
+  cancellationPollSeconds: z.number().positive().default(10),
+  /** How long a started run's engine gets to cancel itself before its infrastructure is killed. */
+  cancellationGraceSeconds: seconds(30),
+  /** How often the kernel checks Prefect for the states of the runs it tracks. */
+  trackerPollSeconds: z.number().positive().default(15),
+  /** After the infrastructure stopped, how long the engine gets to report a final state before the run is marked Crashed. */
+  crashGraceSeconds: seconds(30),
+  withHealthcheck: z.boolean().default(false),
+  healthcheckHost: z.string().default('0.0.0.0'),
+  healthcheckPort: z.number().int().min(0).max(65535).default(8080),
+  requestTimeoutSeconds: z.number().positive().default(60),
+  maxRetries: z.number().int().nonnegative().default(5),
+  stopTimeoutSeconds: z.number().positive().default(30),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  plugins: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** @public */
+export type WorkerConfig = z.output<typeof WorkerConfigSchema>;
+/** @public */
+export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
+
+/** How to fix each kernel field, used in error messages. */
+const FIXES: Record<string, string> = {
+  apiUrl: 'set PREFECT_API_URL (or --api-url) to your Prefect API, e.g. http://127.0.0.1:4200/api; or run `stevedore sandbox`',
+  pool: 'pass --pool <work pool name> (or PREFECT_WORKER_POOL)',
+  name: "choose a worker name without '/' or '%' (--name)",
+  limit: 'pass a whole number ≥ 1 to --limit, or leave it out for no limit',
+  submissionLimit: 'pass a whole number ≥ 1 to --submission-limit',
+  workQueues: 'pass queue names with --work-queue/-q (repeatable)',
+};
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}
+
+function getAt(root: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let cur = root;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/**
+ * Turns zod issues into {@link ConfigIssue}s (path, expected, got, fix).
+ * @public
+ */
+export function zodIssuesToConfigIssues(
+  error: z.ZodError,
+  input: unknown,
+  prefix = '',
+  fixes: Record<string, string> = {},
+): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+    const top = String(issue.path[0] ?? '');
+    const received = getAt(input, issue.path);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const keyPath = [path, key].filter(Boolean).join('.');
+        out.push({
+          path: keyPath,
+          expected: 'no such key',
+          received: `unknown key '${key}'`,
+          fix: `remove '${key}' or check its spelling`,
+        });
+      }
+      continue;
+    }
+    let expected: string = issue.message;
+    if (issue.code === 'invalid_type') expected = issue.expected;
+    else if (issue.code === 'invalid_value') expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    else if (issue.code === 'too_small') expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≥ ${String(issue.minimum)}`;
+    else if (issue.code === 'too_big') expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≤ ${String(issue.maximum)}`;
+    else if (issue.code === 'invalid_format') expected = `a valid ${issue.format}`;
+    out.push({
+      path,
+      expected,
+      received: describeValue(received),
+      fix: fixes[top] ?? (received === undefined ? `set ${path}` : `change ${path} (${issue.message})`),
+    });
+  }
+  return out;
+}
+
+/** The validated configuration, with each plugin's section parsed by its own schema. @public */
+export interface ParsedConfig {
+  config: WorkerConfig;
+  pluginConfigs: Map<string, unknown>;
+}
+
+/**
+ * Validates the whole configuration (kernel and every plugin section) and reports every problem at once.
+ * @throws ConfigError (`KERNEL_CONFIG_INVALID`) listing all issues.
+ * @public
+ */
+export function parseWorkerConfig(input: unknown, plugins: readonly AnyPlugin[]): ParsedConfig {
+  const issues: ConfigIssue[] = [];
+  const parsed = WorkerConfigSchema.safeParse(input);
+  if (!parsed.success) issues.push(...zodIssuesToConfigIssues(parsed.error, input, '', FIXES));
+  const pluginSections =
+    input && typeof input === 'object' && typeof (input as { plugins?: unknown }).plugins === 'object'
+      ? ((input as { plugins: Record<string, unknown> }).plugins ?? {})
+      : {};
+  const known = new Set(plugins.map((p) => p.id));
+  for (const key of Object.keys(pluginSections)) {
+    if (!known.has(key)) {
+      issues.push({
+        path: `plugins.${key}`,
+        expected: `a loaded plugin id (${[...known].join(', ') || 'none loaded'})`,
+        received: `settings for '${key}'`,
+        fix: `load the plugin '${key}' or remove its section`,
+      });
+    }
+  }
+  const pluginConfigs = new Map<string, unknown>();
+  for (const plugin of plugins) {
+    const section = pluginSections[plugin.id];
+    if (!plugin.configSchema) {
+      if (section !== undefined && !(typeof section === 'object' && section && Object.keys(section).length === 0)) {
+        issues.push({
+          path: `plugins.${plugin.id}`,
+          expected: 'no settings (this plugin has none)',
+          received: describeValue(section),
+          fix: `remove plugins.${plugin.id}`,
+        });
+      }
+      continue;
+    }
+    const r = plugin.configSchema.safeParse(section ?? {});
+    if (r.success) pluginConfigs.set(plugin.id, r.data);
+    else issues.push(...zodIssuesToConfigIssues(r.error, section ?? {}, `plugins.${plugin.id}`));
+  }
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
+  return { config: parsed.data, pluginConfigs };
+}

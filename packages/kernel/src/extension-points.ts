@@ -1,0 +1,173 @@
+import type { PrefectApi } from './prefect/api.js';
+import type { BaseJobTemplate, Deployment, Flow, FlowRun, ServerInfo, WorkPool } from './prefect/types.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Everything an {@link Infrastructure} needs to launch one flow run: the Prefect objects, and the
+ * job configuration rendered from the pool's base job template and the job variables (spec §1.6) and
+ * prepared for the run (spec §1.7: `env`, `labels`, `name`, `command` filled in).
+ * @public
+ */
+export interface FlowRunJob {
+  flowRun: FlowRun;
+  flow: Flow;
+  deployment: Deployment | undefined;
+  workPool: WorkPool;
+  /** The job configuration after rendering and `prepare_for_flow_run`. Infrastructure-specific keys are left as rendered. */
+  configuration: JobConfiguration;
+  /** The merged job variables (deployment ⊕ flow run) the configuration was rendered from, including `stevedore_*` keys. */
+  jobVariables: Record<string, unknown>;
+  server: ServerInfo;
+  /** Logs to the flow run's own logs in Prefect (as Prefect's worker does) and to the worker log. */
+  runLogger: Logger;
+  /** Idempotency key for this launch attempt: derived from the flow run id and its current PENDING state id. */
+  attemptKey: string;
+}
+
+/** The base fields of every job configuration (Prefect's `BaseJobConfiguration`). @public */
+export interface JobConfiguration {
+  command: string | null;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  name: string | null;
+  [key: string]: unknown;
+}
+
+/** What {@link Infrastructure.submit} returns once the infrastructure exists. @public */
+export interface SubmitResult {
+  /** Stable identifier reported as the flow run's `infrastructure_pid` (ECS: `cluster::task_arn`). */
+  identifier: string;
+}
+
+/** Context handed to {@link Infrastructure.defaultBaseJobTemplate}. @public */
+export interface TemplateContext {
+  server: ServerInfo;
+}
+
+/**
+ * One work-pool type (`ecs`). Submits flow runs and kills their infrastructure.
+ * @public
+ */
+export interface Infrastructure {
+  /** The work-pool type this infrastructure serves, e.g. `ecs`. */
+  readonly type: string;
+  /** The default base job template a new pool of this type gets (identical to the reference worker's). */
+  defaultBaseJobTemplate(ctx: TemplateContext): BaseJobTemplate;
+  /**
+   * Launches the flow run. Must be idempotent for a given `job.attemptKey`: a retried call after a lost
+   * response never launches a second copy. Rejects (never resolves) when nothing was launched.
+   */
+  submit(job: FlowRunJob, opts: { signal: AbortSignal }): Promise<SubmitResult>;
+  /**
+   * Stops the infrastructure behind `identifier`.
+   * @throws `KERNEL_INFRASTRUCTURE_NOT_FOUND` when it no longer exists; `KERNEL_INFRASTRUCTURE_NOT_AVAILABLE`
+   * when this worker cannot act on it (another account, region or cluster).
+   */
+  kill(
+    identifier: string,
+    opts: { signal: AbortSignal; gracePeriodSeconds: number; configuration?: JobConfiguration },
+  ): Promise<void>;
+  /** Optional: resources held between runs. */
+  start?(signal: AbortSignal): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+/** Normalized state of the infrastructure behind one identifier, as observers report it. @public */
+export type InfrastructureStatus = 'pending' | 'running' | 'stopped';
+
+/** @public */
+export interface InfrastructureStateChange {
+  identifier: string;
+  status: InfrastructureStatus;
+  /** Raw provider status, e.g. ECS `lastStatus` (`PROVISIONING`, `RUNNING`, `STOPPED`, …). */
+  providerStatus?: string;
+  /** Exit code of the main container, when stopped and known. */
+  exitCode?: number | null;
+  /** Provider stop code, e.g. ECS `EssentialContainerExited`, `TaskFailedToStart`, `SpotInterruption`. */
+  stopCode?: string | null;
+  /** Human-readable reason, e.g. ECS `stoppedReason` plus container reasons. */
+  stopReason?: string | null;
+  /** Monotonic version from the provider (ECS `version`); an older change never overrides a newer one. */
+  version?: number;
+  /** When the provider says the change happened (ISO-8601). */
+  at?: string;
+  /** The flow run id when the observer learned it from the infrastructure (ECS tag `prefect.io/flow-run-id`). */
+  flowRunId?: string;
+}
+
+/** An observer's view of its own health; the kernel slows polling observers while an event-driven one is healthy. @public */
+export interface ObserverHealth {
+  healthy: boolean;
+  /** `all`: sees every change of every tracked identifier; `partial`/`none` otherwise. */
+  coverage: 'all' | 'partial' | 'none';
+  reason?: string;
+}
+
+/** A tracked piece of infrastructure, as the kernel gives it to observers. @public */
+export interface TrackedInfrastructure {
+  identifier: string;
+  flowRunId: string;
+  infrastructureType: string;
+}
+
+/** Where observers send what they see. @public */
+export interface ObservationSink {
+  /** The identifiers currently tracked by the kernel. */
+  tracked(): readonly TrackedInfrastructure[];
+  report(change: InfrastructureStateChange): void;
+  reportHealth(observer: string, health: ObserverHealth): void;
+  /**
+   * For polling observers: the interval to poll at now. Full rate normally; the slow safety-net
+   * interval while an event-driven observer reports healthy `all` coverage.
+   */
+  pollIntervalMs(): number;
+}
+
+/**
+ * Feeds infrastructure state changes to the kernel's tracker. Several may run at once; the kernel
+ * de-duplicates by identifier and version.
+ * @public
+ */
+export interface Observer {
+  readonly name: string;
+  /** `polling` observers are slowed down while an `event` observer is healthy. */
+  readonly kind: 'polling' | 'event';
+  /** The infrastructure type whose identifiers this observer understands (e.g. `ecs`). */
+  readonly infrastructureType: string;
+  /** Runs until `signal` aborts; resolves then. Must not reject on transient errors (report health instead). */
+  run(sink: ObservationSink, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Loads a template document (task-definition templates, run-task kwargs, base job templates) by URI
+ * scheme. Returns the parsed document (JSON or YAML).
+ * @public
+ */
+export interface TemplateSource {
+  /** URI scheme without the colon: `file`, `s3`. */
+  readonly scheme: string;
+  /** @throws `KERNEL_TEMPLATE_NOT_FOUND` when missing, `KERNEL_TEMPLATE_INVALID` when unparsable. */
+  read(uri: URL, opts: { signal: AbortSignal }): Promise<unknown>;
+}
+
+/** A check run once at `start` (and by `doctor`). @public */
+export interface PreflightCheck {
+  id: string;
+  description: string;
+  run(opts: { signal: AbortSignal }): Promise<PreflightResult>;
+}
+
+/** @public */
+export interface PreflightResult {
+  ok: boolean;
+  /** What was found; on failure, what is wrong and how to fix it. */
+  message: string;
+  /** A failure that should not stop the worker from starting. */
+  severity?: 'error' | 'warning';
+}
+
+/** Context given to plugin factories. @public */
+export interface PluginContext {
+  logger: Logger;
+  prefect: PrefectApi;
+}

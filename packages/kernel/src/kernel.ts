@@ -1,0 +1,204 @@
+import { type Clock, systemClock } from './clock.js';
+import { type ParsedConfig, type WorkerConfig, parseWorkerConfig } from './config.js';
+import { type PluginHost, checkPlugins, createRootContainer, wirePlugins } from './container.js';
+import { PluginError, StevedoreError, kernelErrorCodes } from './errors.js';
+import type { Infrastructure, PreflightResult } from './extension-points.js';
+import { type Logger, Redactor, createLogger } from './logger.js';
+import type { AnyPlugin } from './plugin.js';
+import type { PrefectApi } from './prefect/api.js';
+import { createPrefectClient } from './prefect/client.js';
+import { Worker } from './runtime/worker.js';
+import { FileTemplateSource } from './template-sources/file-source.js';
+import { createTemplateLoader } from './template-sources/loader.js';
+import { kernelTokens } from './tokens.js';
+
+/** Options of {@link createKernel}. @public */
+export interface CreateKernelOptions {
+  plugins: readonly AnyPlugin[];
+  /** Raw configuration (from flags, env and files); validated here, every problem reported at once. */
+  config: unknown;
+  logger?: Logger;
+  redactor?: Redactor;
+  clock?: Clock;
+  /** Replaces the HTTP Prefect client (tests). */
+  prefectApi?: PrefectApi;
+  /** The worker's explicitly set PREFECT_* settings, handed to flow runs (spec §1.7). */
+  workerEnv?: Record<string, string>;
+  /** The process environment for `{{ $NAME }}` placeholders; defaults to none. */
+  processEnv?: Record<string, string | undefined>;
+  cwd?: string;
+  fetch?: typeof fetch;
+  random?: () => number;
+  onSubmission?: ConstructorParameters<typeof Worker>[0]['onSubmission'];
+}
+
+/** The result of one preflight check. @public */
+export interface PreflightReport extends PreflightResult {
+  id: string;
+  description: string;
+}
+
+/**
+ * The assembled kernel: validated config, the plugin graph and the worker.
+ * @public
+ */
+export interface Kernel {
+  readonly config: WorkerConfig;
+  readonly host: PluginHost;
+  readonly logger: Logger;
+  readonly api: PrefectApi;
+  readonly redactor: Redactor;
+  /** The infrastructure serving this pool's type. */
+  infrastructure(): Infrastructure;
+  /** Runs every plugin's preflight checks. */
+  preflight(signal: AbortSignal): Promise<PreflightReport[]>;
+  /** Creates the worker (once). */
+  worker(): Worker;
+  /** Starts resources, runs the worker until `signal` aborts, then stops everything in reverse order. */
+  run(signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Validates the configuration and the plugin set, then wires everything. Nothing starts and no I/O
+ * happens until {@link Kernel.run}.
+ * @throws `KERNEL_CONFIG_INVALID` (every problem listed), `KERNEL_PLUGIN_*`.
+ * @public
+ */
+export function createKernel(options: CreateKernelOptions): Kernel {
+  const ordered = checkPlugins(options.plugins);
+  const parsed: ParsedConfig = parseWorkerConfig(options.config, ordered);
+  const config = parsed.config;
+  const redactor = options.redactor ?? new Redactor();
+  redactor.addSecret(config.apiKey, config.authString);
+  const logger = options.logger ?? createLogger({ level: config.logLevel, redactor });
+  const clock = options.clock ?? systemClock;
+  const api =
+    options.prefectApi ??
+    createPrefectClient({
+      apiUrl: config.apiUrl,
+      apiKey: config.apiKey,
+      authString: config.authString,
+      cloudApiUrl: config.cloudApiUrl,
+      timeoutMs: config.requestTimeoutSeconds * 1000,
+      maxRetries: config.maxRetries,
+      logger: logger.child({ component: 'prefect-client' }),
+      workerName: () => process.env.PREFECT__WORKER_NAME,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+
+  const root = createRootContainer();
+  root.register(kernelTokens.logger, { useValue: logger });
+  root.register(kernelTokens.clock, { useValue: clock });
+  root.register(kernelTokens.config, { useValue: config });
+  root.register(kernelTokens.prefectApi, { useValue: api });
+  root.register(kernelTokens.templateSource, { useValue: new FileTemplateSource() });
+  const host = wirePlugins(root, ordered, parsed.pluginConfigs, logger);
+  root.register(kernelTokens.templateLoader, {
+    useFactory: () => createTemplateLoader(host.resolveAll(kernelTokens.templateSource), options.cwd),
+  });
+
+  let infra: Infrastructure | undefined;
+  const infrastructure = (): Infrastructure => {
+    if (infra) return infra;
+    const all = host.resolveAll(kernelTokens.infrastructure);
+    const type = config.type ?? (all.length === 1 ? all[0]?.type : undefined) ?? 'ecs';
+    const found = all.find((i) => i.type === type);
+    if (!found) {
+      const installed = all.map((i) => i.type).join(', ') || 'none';
+      throw new PluginError(
+        kernelErrorCodes.INFRASTRUCTURE_MISSING,
+        undefined,
+        `No infrastructure '${type}'. Installed: ${installed}.${type === 'ecs' ? ' Add @stevedore/ecs-launcher.' : ' Did you forget to add the plugin?'}`,
+      );
+    }
+    infra = found;
+    return found;
+  };
+
+  let worker: Worker | undefined;
+  const getWorker = (): Worker => {
+    if (!worker) {
+      const inf = infrastructure();
+      worker = new Worker({
+        api,
+        config,
+        clock,
+        logger,
+        redactor,
+        infrastructure: inf,
+        observers: host.resolveAll(kernelTokens.observer).filter((o) => o.infrastructureType === inf.type),
+        workerEnv: options.workerEnv ?? {},
+        processEnv: options.processEnv ?? {},
+        random: options.random,
+        onSubmission: options.onSubmission,
+      });
+    }
+    return worker;
+  };
+
+  return {
+    config,
+    host,
+    logger,
+    api,
+    redactor,
+    infrastructure,
+    worker: getWorker,
+    async preflight(signal) {
+      const reports: PreflightReport[] = [];
+      for (const check of host.resolveAll(kernelTokens.preflightCheck)) {
+        try {
+          const r = await check.run({ signal });
+          reports.push({ id: check.id, description: check.description, ...r });
+        } catch (e) {
+          reports.push({
+            id: check.id,
+            description: check.description,
+            ok: false,
+            severity: 'error',
+            message: `The check itself failed: ${(e as Error).message}`,
+          });
+        }
+      }
+      return reports;
+    },
+    async run(signal) {
+      const w = getWorker();
+      const inf = infrastructure();
+      const started: Array<{ stop?: () => Promise<void> }> = [];
+      const stopAll = async () => {
+        const errors: unknown[] = [];
+        for (const r of started.reverse()) {
+          try {
+            await r.stop?.();
+          } catch (e) {
+            errors.push(e);
+          }
+        }
+        if (errors.length > 0) throw new AggregateError(errors, 'Some resources failed to stop.');
+      };
+      try {
+        // Start order: template sources → infrastructure (observers start inside the worker's run).
+        for (const source of host.resolveAll(kernelTokens.templateSource)) {
+          const s = source as { start?: (sig: AbortSignal) => Promise<void>; stop?: () => Promise<void> };
+          if (s.start) await s.start(signal);
+          started.push(s);
+        }
+        if (inf.start) await inf.start(signal);
+        started.push(inf);
+        const reports = await this.preflight(signal);
+        const failed = reports.filter((r) => !r.ok && r.severity !== 'warning');
+        for (const r of reports.filter((x) => !x.ok && x.severity === 'warning')) logger.warn(`Preflight ${r.id}: ${r.message}`);
+        if (failed.length > 0) {
+          throw new StevedoreError(
+            kernelErrorCodes.CONFIG_INVALID,
+            `Preflight checks failed:\n${failed.map((r) => `  - ${r.id}: ${r.message}`).join('\n')}`,
+          );
+        }
+        await w.run(signal);
+      } finally {
+        await stopAll();
+      }
+    },
+  };
+}

@@ -1,0 +1,238 @@
+import type { Clock } from '../clock.js';
+import type { WorkerConfig } from '../config.js';
+import { isStevedoreError, kernelErrorCodes } from '../errors.js';
+import type { FlowRunJob, Infrastructure } from '../extension-points.js';
+import type { Logger } from '../logger.js';
+import type { PrefectApi } from '../prefect/api.js';
+import type { Deployment, FlowRun, State } from '../prefect/types.js';
+import type { FlowRunLogShipper } from './flow-run-logs.js';
+import { buildJobConfiguration } from './job-builder.js';
+import type { PoolSync } from './pool-sync.js';
+import { markCancelled, proposeCrashed, stateBody } from './states.js';
+import type { RunTracker } from './tracker.js';
+
+/** How one submission ended, for tests and metrics. @public */
+export type SubmissionOutcome =
+  | { kind: 'submitted'; identifier: string }
+  | { kind: 'not-claimed'; reason: string }
+  | { kind: 'cancelled'; reason: string }
+  | { kind: 'crashed'; message: string };
+
+/** Dependencies of {@link Submitter}. @internal */
+export interface SubmitterDeps {
+  api: PrefectApi;
+  config: WorkerConfig;
+  clock: Clock;
+  logger: Logger;
+  infrastructure: Infrastructure;
+  sync: PoolSync;
+  tracker: RunTracker;
+  logs: FlowRunLogShipper;
+  workerName: string;
+  workerEnv: Record<string, string>;
+  processEnv: Record<string, string | undefined>;
+}
+
+/** Python's `type(exc).__name__` equivalent for the crash message of spec §1.5. */
+function errorClassName(e: unknown): string {
+  if (e instanceof Error) return e.name || e.constructor.name || 'Error';
+  return 'Error';
+}
+
+/**
+ * Claims and submits one flow run exactly as spec §1.5 describes.
+ * @internal
+ */
+export class Submitter {
+  constructor(private readonly d: SubmitterDeps) {}
+
+  /**
+   * `shutdown` aborts when the worker stops: a run not yet claimed is left alone; a claimed run that
+   * has not reached the infrastructure is handed back (Scheduled, forced) so another worker takes it;
+   * once the infrastructure call started it runs to completion (it is idempotent per attempt).
+   */
+  async submit(flowRun: FlowRun, shutdown: AbortSignal): Promise<SubmissionOutcome> {
+    const { api, logger } = this.d;
+    const runLog = this.d.logs.forRun(flowRun.id, { flowRunName: flowRun.name });
+    const server = this.d.sync.state.server;
+    const pool = this.d.sync.state.pool;
+    if (!pool || !server) return { kind: 'not-claimed', reason: 'no work pool yet' };
+    runLog.info(`Worker '${this.d.workerName}' submitting flow run '${flowRun.id}'`);
+    if (this.d.sync.state.workerId) runLog.info(`Running on worker id: ${this.d.sync.state.workerId}.`);
+
+    // Spec §1.5 step 4: the deployment must still exist.
+    let deployment: Deployment | undefined;
+    if (flowRun.deployment_id) {
+      try {
+        deployment = await api.readDeployment(flowRun.deployment_id, { signal: shutdown });
+      } catch (e) {
+        if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) {
+          const message = `Deployment ${flowRun.deployment_id} no longer exists, cancelled run.`;
+          runLog.warn(`Deployment ${flowRun.deployment_id} no longer exists. Flow run '${flowRun.id}' will be cancelled.`);
+          await markCancelled(api, flowRun.id, flowRun.state, message, server, runLog);
+          return { kind: 'cancelled', reason: message };
+        }
+        runLog.error(`Failed to read deployment ${flowRun.deployment_id} of flow run '${flowRun.id}'.`, { error: e });
+        return { kind: 'not-claimed', reason: (e as Error).message };
+      }
+    }
+
+    // Spec §1.5 step 5: claim by proposing PENDING.
+    const claim = await this.claim(flowRun, runLog, shutdown);
+    if (claim.kind !== 'claimed') return claim.outcome;
+    const pending = claim.state;
+
+    // From here the run is ours: every failure before the infrastructure exists is reported as a crash.
+    let job: FlowRunJob;
+    try {
+      if (shutdown.aborted) throw new Error('worker shutting down');
+      const flow = await api.readFlow(flowRun.flow_id);
+      const { configuration, jobVariables } = await buildJobConfiguration({
+        flowRun,
+        flow,
+        deployment,
+        workPool: pool,
+        server,
+        workerName: this.d.workerName,
+        workerId: this.d.sync.state.workerId,
+        workerEnv: this.d.workerEnv,
+        processEnv: this.d.processEnv,
+        defaultTemplate: this.d.sync.defaultTemplate(server),
+        api,
+        signal: AbortSignal.timeout(120_000),
+      });
+      job = {
+        flowRun,
+        flow,
+        deployment,
+        workPool: pool,
+        configuration,
+        jobVariables,
+        server,
+        runLogger: runLog,
+        attemptKey: `${flowRun.id}:${pending?.id ?? 'pending'}`,
+      };
+    } catch (e) {
+      if (shutdown.aborted) return this.handBack(flowRun, runLog);
+      return this.crash(flowRun, e, runLog);
+    }
+
+    // Spec §1.5 step 8 (Prefect 3 only: 2.x has no labels endpoint). Prefect's worker crashes the run
+    // when this PATCH fails; labels are informational, so we log and carry on instead.
+    if (server.major >= 3) {
+      try {
+        await api.updateFlowRunLabels(flowRun.id, {
+          'prefect.worker.name': this.d.workerName,
+          'prefect.worker.type': this.d.infrastructure.type,
+          'prefect.work-pool.name': pool.name,
+          'prefect.work-pool.id': pool.id,
+        });
+      } catch (e) {
+        runLog.warn(`Could not set the worker labels on flow run '${flowRun.id}': ${(e as Error).message}`);
+      }
+    }
+    // Step 9: Pending named "Submitting"; any failure is ignored, as Prefect does.
+    try {
+      await api.setFlowRunState(flowRun.id, { state: stateBody(flowRun.id, 'PENDING', 'Submitting', undefined, server), force: false });
+    } catch (e) {
+      logger.debug(`Could not set flow run '${flowRun.id}' to Submitting.`, { error: e });
+    }
+
+    if (shutdown.aborted) return this.handBack(flowRun, runLog);
+    // Step 10: the infrastructure call is not aborted by shutdown: it is idempotent per attemptKey and
+    // abandoning it half-way would leave a launched task without an infrastructure_pid.
+    let identifier: string;
+    try {
+      const result = await this.d.infrastructure.submit(job, { signal: AbortSignal.timeout(15 * 60_000) });
+      identifier = result.identifier;
+    } catch (e) {
+      return this.crash(flowRun, e, runLog);
+    }
+    this.d.tracker.add({
+      flowRunId: flowRun.id,
+      flowRunName: flowRun.name,
+      identifier,
+      infrastructureType: this.d.infrastructure.type,
+    });
+    // Step 11.
+    try {
+      await api.setInfrastructurePid(flowRun.id, identifier);
+    } catch (e) {
+      runLog.error(
+        `An error occurred while setting the \`infrastructure_pid\` on flow run '${flowRun.id}'. The flow run will not be cancellable.`,
+        { error: e },
+      );
+    }
+    runLog.info(`Flow run '${flowRun.name}' submitted to infrastructure`, { identifier });
+    return { kind: 'submitted', identifier };
+  }
+
+  private async claim(
+    flowRun: FlowRun,
+    runLog: Logger,
+    shutdown: AbortSignal,
+  ): Promise<{ kind: 'claimed'; state: State | null } | { kind: 'not'; outcome: SubmissionOutcome }> {
+    const server = this.d.sync.state.server;
+    for (;;) {
+      let result: Awaited<ReturnType<PrefectApi['setFlowRunState']>>;
+      try {
+        result = await this.d.api.setFlowRunState(
+          flowRun.id,
+          { state: stateBody(flowRun.id, 'PENDING', 'Pending', undefined, server), force: false },
+          { signal: shutdown },
+        );
+      } catch (e) {
+        runLog.error(`Failed to update state of flow run '${flowRun.id}'`, { error: e });
+        return { kind: 'not', outcome: { kind: 'not-claimed', reason: (e as Error).message } };
+      }
+      if (result.status === 'WAIT') {
+        const delay = Math.max(0, Number(result.details.delay_seconds ?? 0)) * 1000;
+        runLog.debug(`Server asked to wait ${delay} ms before claiming flow run '${flowRun.id}'.`);
+        try {
+          await this.d.clock.sleep(delay, shutdown);
+        } catch {
+          return { kind: 'not', outcome: { kind: 'not-claimed', reason: 'worker shutting down' } };
+        }
+        continue;
+      }
+      if (result.status === 'ABORT') {
+        const reason = result.details.reason ?? '';
+        runLog.info(`Aborted submission of flow run '${flowRun.id}'. Server sent an abort signal: ${reason}`);
+        return { kind: 'not', outcome: { kind: 'not-claimed', reason: `ABORT: ${reason}` } };
+      }
+      if (result.status === 'REJECT' && result.state?.type !== 'PENDING') {
+        runLog.info(
+          `Aborted submission of flow run '${flowRun.id}': Server returned a non-pending state '${result.state?.type ?? 'unknown'}'`,
+        );
+        return { kind: 'not', outcome: { kind: 'not-claimed', reason: `REJECT: ${result.state?.type ?? 'unknown'}` } };
+      }
+      return { kind: 'claimed', state: result.state };
+    }
+  }
+
+  private async crash(flowRun: FlowRun, e: unknown, runLog: Logger): Promise<SubmissionOutcome> {
+    const message = `Failed to submit flow run to infrastructure: ${errorClassName(e)}: ${(e as Error)?.message ?? String(e)}`;
+    runLog.error(`Failed to submit flow run '${flowRun.name}' to infrastructure.`, { error: e });
+    await proposeCrashed(this.d.api, flowRun.id, message, this.d.sync.state.server, runLog);
+    return { kind: 'crashed', message };
+  }
+
+  /**
+   * The worker is stopping after claiming a run but before launching it: hand the run back by proposing
+   * Scheduled (forced, due now) so any worker picks it up, and say so in the run's logs.
+   * Prefect's worker would leave such a run Pending until its infrastructure check times out.
+   */
+  private async handBack(flowRun: FlowRun, runLog: Logger): Promise<SubmissionOutcome> {
+    const server = this.d.sync.state.server;
+    const reason = `Worker '${this.d.workerName}' stopped before launching this flow run; it was returned to the queue.`;
+    try {
+      const body = stateBody(flowRun.id, 'SCHEDULED', 'Scheduled', reason, server);
+      body.state_details.scheduled_time = this.d.clock.now().toISOString();
+      await this.d.api.setFlowRunState(flowRun.id, { state: body, force: true }, { signal: AbortSignal.timeout(10_000) });
+      runLog.warn(reason);
+      return { kind: 'not-claimed', reason };
+    } catch (e) {
+      return this.crash(flowRun, e, runLog);
+    }
+  }
+}

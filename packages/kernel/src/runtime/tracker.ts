@@ -1,0 +1,187 @@
+import type { Clock } from '../clock.js';
+import type {
+  InfrastructureStateChange,
+  ObservationSink,
+  ObserverHealth,
+  TrackedInfrastructure,
+} from '../extension-points.js';
+import type { Logger } from '../logger.js';
+import type { PrefectApi } from '../prefect/api.js';
+import { type FlowRun, type ServerInfo, TERMINAL_STATE_TYPES } from '../prefect/types.js';
+import { markCancelled, proposeCrashed } from './states.js';
+
+/** One run this worker launched (or adopted) and has not yet seen finish. @public */
+export interface TrackedRun {
+  flowRunId: string;
+  flowRunName: string;
+  identifier: string;
+  infrastructureType: string;
+  launchedAt: Date;
+  lastChange?: InfrastructureStateChange;
+  stoppedAt?: Date;
+}
+
+/** Options of {@link RunTracker}. @internal */
+export interface RunTrackerOptions {
+  api: PrefectApi;
+  clock: Clock;
+  logger: Logger;
+  server: () => ServerInfo | undefined;
+  crashGraceMs: number;
+  /** Poll interval for polling observers while no event observer covers everything. */
+  fastPollMs: number;
+  /** Safety-net interval for polling observers while an event observer is healthy with full coverage. */
+  slowPollMs: number;
+  runLogger: (flowRunId: string) => Logger;
+}
+
+/** Builds the diagnosis a Crashed state carries from what the observer saw. @internal */
+export function crashMessage(change: InfrastructureStateChange | undefined): string {
+  const reason = [change?.stopCode, change?.stopReason].filter((s) => typeof s === 'string' && s.length > 0).join(': ');
+  const code = change?.exitCode;
+  if (typeof code === 'number' && code !== 0) {
+    return `Flow run infrastructure exited with non-zero status code ${code}.${reason ? ` ${reason}` : ''}`;
+  }
+  if (typeof code === 'number') {
+    return `Flow run infrastructure exited with status code 0, but the flow run never reported a final state.${reason ? ` ${reason}` : ''}`;
+  }
+  return `Flow run infrastructure stopped without an exit code.${reason ? ` ${reason}` : ' The container may have failed to start.'}`;
+}
+
+/**
+ * Keeps the runs this worker is responsible for (they count toward `--limit`), takes state changes
+ * from observers (de-duplicated by `version`), and settles runs: a run whose Prefect state is final
+ * is released; a stopped infrastructure whose run is still not final after the crash grace period is
+ * reported Crashed with the diagnosis; one whose run is CANCELLING is marked Cancelled.
+ * @public
+ */
+export class RunTracker implements ObservationSink {
+  private readonly runs = new Map<string, TrackedRun>();
+  private readonly byIdentifier = new Map<string, string>();
+  private readonly health = new Map<string, ObserverHealth & { kind: 'polling' | 'event' }>();
+  private readonly kinds = new Map<string, 'polling' | 'event'>();
+
+  constructor(private readonly opts: RunTrackerOptions) {}
+
+  get size(): number {
+    return this.runs.size;
+  }
+
+  has(flowRunId: string): boolean {
+    return this.runs.has(flowRunId);
+  }
+
+  get(flowRunId: string): TrackedRun | undefined {
+    return this.runs.get(flowRunId);
+  }
+
+  list(): TrackedRun[] {
+    return [...this.runs.values()];
+  }
+
+  add(run: Omit<TrackedRun, 'launchedAt'> & { launchedAt?: Date }): void {
+    const tracked: TrackedRun = { ...run, launchedAt: run.launchedAt ?? this.opts.clock.now() };
+    this.runs.set(run.flowRunId, tracked);
+    this.byIdentifier.set(run.identifier, run.flowRunId);
+  }
+
+  release(flowRunId: string): void {
+    const run = this.runs.get(flowRunId);
+    if (!run) return;
+    this.runs.delete(flowRunId);
+    this.byIdentifier.delete(run.identifier);
+  }
+
+  registerObserver(name: string, kind: 'polling' | 'event'): void {
+    this.kinds.set(name, kind);
+  }
+
+  // ObservationSink
+  tracked(): readonly TrackedInfrastructure[] {
+    return [...this.runs.values()].map((r) => ({
+      identifier: r.identifier,
+      flowRunId: r.flowRunId,
+      infrastructureType: r.infrastructureType,
+    }));
+  }
+
+  report(change: InfrastructureStateChange): void {
+    const flowRunId = this.byIdentifier.get(change.identifier) ?? change.flowRunId;
+    const run = flowRunId ? this.runs.get(flowRunId) : undefined;
+    if (!run) return; // not ours: ignored cheaply
+    const prev = run.lastChange;
+    if (prev && typeof prev.version === 'number' && typeof change.version === 'number' && change.version < prev.version) return;
+    if (prev?.status === 'stopped' && change.status !== 'stopped') return; // stopped is final
+    if (prev && prev.status === change.status && prev.version === change.version && prev.exitCode === change.exitCode) return;
+    run.lastChange = change;
+    if (change.status === 'stopped' && !run.stoppedAt) {
+      run.stoppedAt = this.opts.clock.now();
+      this.opts.logger.debug('Infrastructure stopped.', { flowRunId: run.flowRunId, identifier: run.identifier, change });
+    }
+  }
+
+  reportHealth(observer: string, health: ObserverHealth): void {
+    const kind = this.kinds.get(observer) ?? 'polling';
+    const before = this.health.get(observer);
+    if (before && before.healthy && !health.healthy) {
+      this.opts.logger.warn(`Observer '${observer}' is unhealthy: ${health.reason ?? 'no reason given'}.`, { observer });
+    }
+    this.health.set(observer, { ...health, kind });
+  }
+
+  pollIntervalMs(): number {
+    for (const h of this.health.values()) if (h.kind === 'event' && h.healthy && h.coverage === 'all') return this.opts.slowPollMs;
+    return this.opts.fastPollMs;
+  }
+
+  /**
+   * Reads the Prefect states of all tracked runs (batched `POST /flow_runs/filter`) and settles them.
+   * Runs once per tracker interval.
+   */
+  async settle(signal: AbortSignal): Promise<void> {
+    if (this.runs.size === 0) return;
+    const ids = [...this.runs.keys()];
+    const found = new Map<string, FlowRun>();
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200);
+      const runs = await this.opts.api.filterFlowRuns({ flow_runs: { id: { any_: chunk } }, limit: chunk.length }, { signal });
+      for (const r of runs) found.set(r.id, r);
+    }
+    const now = this.opts.clock.now().getTime();
+    for (const id of ids) {
+      const tracked = this.runs.get(id);
+      if (!tracked) continue;
+      const flowRun = found.get(id);
+      if (!flowRun) {
+        this.opts.logger.info(`Flow run '${id}' no longer exists; no longer tracking it.`, { flowRunId: id });
+        this.release(id);
+        continue;
+      }
+      const type = flowRun.state?.type ?? flowRun.state_type ?? undefined;
+      if (type && TERMINAL_STATE_TYPES.has(type)) {
+        this.release(id);
+        continue;
+      }
+      if (!tracked.stoppedAt) continue;
+      const log = this.opts.runLogger(id);
+      if (type === 'CANCELLING') {
+        await markCancelled(
+          this.opts.api,
+          id,
+          flowRun.state,
+          'Flow run was cancelled; its infrastructure has stopped.',
+          this.opts.server(),
+          log,
+          signal,
+        );
+        this.release(id);
+        continue;
+      }
+      if (now - tracked.stoppedAt.getTime() < this.opts.crashGraceMs) continue;
+      const message = crashMessage(tracked.lastChange);
+      log.error(`Flow run '${tracked.flowRunName}' infrastructure stopped but the run is still ${type ?? 'unknown'}.`);
+      await proposeCrashed(this.opts.api, id, message, this.opts.server(), log, signal);
+      this.release(id);
+    }
+  }
+}

@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { WorkerConfig } from '../config.js';
+import { isStevedoreError, kernelErrorCodes } from '../errors.js';
+import type { Infrastructure, Observer } from '../extension-points.js';
+import type { Logger, Redactor } from '../logger.js';
+import type { PrefectApi } from '../prefect/api.js';
+import { formatScheduledBefore } from '../prefect/client.js';
+import type { FlowRun } from '../prefect/types.js';
+import { Canceller } from './cancellation.js';
+import { FlowRunLogShipper } from './flow-run-logs.js';
+import { startHealthServer } from './health.js';
+import { PoolSync } from './pool-sync.js';
+import { isTransientFailure, runServiceLoop } from './service-loop.js';
+import { type SubmissionOutcome, Submitter } from './submitter.js';
+import { RunTracker } from './tracker.js';
+
+/** Dependencies of {@link Worker}. @public */
+export interface WorkerDeps {
+  api: PrefectApi;
+  config: WorkerConfig;
+  clock: Clock;
+  logger: Logger;
+  redactor: Redactor;
+  infrastructure: Infrastructure;
+  observers: readonly Observer[];
+  /** The worker's explicitly set PREFECT_* settings, handed to every flow run (spec §1.7). */
+  workerEnv: Record<string, string>;
+  /** The worker's process environment, for `{{ $NAME }}` placeholders. */
+  processEnv: Record<string, string | undefined>;
+  random?: () => number;
+  /** Called after each submission settles (tests, metrics). */
+  onSubmission?: (flowRunId: string, outcome: SubmissionOutcome) => void;
+}
+
+/** Prefect's default worker name: `"<ClassName> <uuid4>"`, e.g. `ECSWorker 1b2c…` (spec §1.1). */
+export function defaultWorkerName(type: string): string {
+  return `${type.toUpperCase()}Worker ${randomUUID()}`;
+}
+
+/**
+ * The worker runtime: sync/heartbeat, polling and claiming, submission, tracking, cancellation and
+ * the health endpoint, each a small service composed here. Holds no AWS code.
+ * @public
+ */
+export class Worker {
+  readonly name: string;
+  readonly sync: PoolSync;
+  readonly tracker: RunTracker;
+  private readonly logs: FlowRunLogShipper;
+  private readonly submitter: Submitter;
+  private readonly canceller: Canceller;
+  private readonly submitting = new Map<string, Promise<SubmissionOutcome>>();
+  private readonly shutdown = new AbortController();
+  private lastPolledAt: Date;
+  private stopped: Promise<void> | undefined;
+
+  constructor(private readonly d: WorkerDeps) {
+    this.name = d.config.name ?? defaultWorkerName(d.infrastructure.type);
+    this.lastPolledAt = d.clock.now();
+    const logger = d.logger.child({ worker: this.name });
+    this.logs = new FlowRunLogShipper(d.api, d.clock, logger, d.redactor);
+    this.sync = new PoolSync(d.api, d.config, d.infrastructure, this.name, logger);
+    const runLogger = (id: string) => this.logs.forRun(id);
+    this.tracker = new RunTracker({
+      api: d.api,
+      clock: d.clock,
+      logger,
+      server: () => this.sync.state.server,
+      crashGraceMs: d.config.crashGraceSeconds * 1000,
+      fastPollMs: d.config.querySeconds * 1000,
+      slowPollMs: Math.max(d.config.querySeconds * 1000, 120_000),
+      runLogger,
+    });
+    for (const o of d.observers) this.tracker.registerObserver(o.name, o.kind);
+    this.submitter = new Submitter({
+      api: d.api,
+      config: d.config,
+      clock: d.clock,
+      logger,
+      infrastructure: d.infrastructure,
+      sync: this.sync,
+      tracker: this.tracker,
+      logs: this.logs,
+      workerName: this.name,
+      workerEnv: d.workerEnv,
+      processEnv: d.processEnv,
+    });
+    this.canceller = new Canceller({
+      api: d.api,
+      clock: d.clock,
+      config: d.config,
+      infrastructure: d.infrastructure,
+      tracker: this.tracker,
+      logger,
+      server: () => this.sync.state.server,
+      isSubmitting: (id) => this.submitting.has(id),
+      runLogger,
+    });
+  }
+
+  /** Runs launched and not yet seen finish, plus submissions in flight: what `--limit` counts. */
+  get inFlight(): number {
+    return this.tracker.size + this.submitting.size;
+  }
+
+  get submissionsInFlight(): number {
+    return this.submitting.size;
+  }
+
+  isHealthy(): boolean {
+    return this.d.clock.now().getTime() - this.lastPolledAt.getTime() <= this.d.config.querySeconds * 30 * 1000;
+  }
+
+  /** Spec §1.2 setup: one sync; a transient failure is logged and the worker keeps trying. */
+  async setup(signal: AbortSignal): Promise<void> {
+    process.env.PREFECT__WORKER_NAME = this.name;
+    try {
+      await this.sync.sync(signal);
+    } catch (e) {
+      if (!isTransientFailure(e)) throw e;
+      this.d.logger.warn(
+        `Unable to reach the Prefect API while starting up; the worker will keep attempting to connect: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * Spec §1.4/§1.5: one poll for scheduled runs, each claimed and submitted concurrently, stopping
+   * at `--limit` (runs launched and not seen finish) and at `--submission-limit` (submissions in flight).
+   */
+  async pollOnce(signal: AbortSignal): Promise<void> {
+    this.lastPolledAt = this.d.clock.now();
+    const pool = this.sync.state.pool;
+    if (!this.sync.state.hasSynced || !pool) return;
+    const before = new Date(this.d.clock.now().getTime() + Math.trunc(this.d.config.prefetchSeconds) * 1000);
+    let responses: Awaited<ReturnType<PrefectApi['getScheduledFlowRuns']>>;
+    try {
+      responses = await this.d.api.getScheduledFlowRuns(
+        pool.name,
+        { work_queue_names: [...this.d.config.workQueues], scheduled_before: formatScheduledBefore(before) },
+        { signal },
+      );
+    } catch (e) {
+      if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return; // pool gone; next sync recreates it
+      throw e;
+    }
+    for (const { flow_run: run } of responses) {
+      if (this.submitting.has(run.id) || this.tracker.has(run.id)) continue;
+      if (this.d.config.limit !== undefined && this.inFlight >= this.d.config.limit) {
+        this.d.logger.debug(`Flow run limit reached; ${this.inFlight} runs in flight.`, { limit: this.d.config.limit });
+        break;
+      }
+      if (this.submitting.size >= this.d.config.submissionLimit) break;
+      this.startSubmission(run);
+    }
+  }
+
+  private startSubmission(run: FlowRun): void {
+    const p = this.submitter
+      .submit(run, this.shutdown.signal)
+      .catch((e: unknown): SubmissionOutcome => {
+        this.d.logger.error(`Unexpected error while submitting flow run '${run.id}'.`, { error: e, flowRunId: run.id });
+        return { kind: 'crashed', message: (e as Error).message };
+      })
+      .then((outcome) => {
+        this.submitting.delete(run.id);
+        this.d.onSubmission?.(run.id, outcome);
+        return outcome;
+      });
+    this.submitting.set(run.id, p);
+  }
+
+  /** Waits for every submission in flight. */
+  async drainSubmissions(): Promise<void> {
+    while (this.submitting.size > 0) await Promise.allSettled([...this.submitting.values()]);
+  }
+
+  /**
+   * Runs until `signal` aborts (graceful stop) or a loop gives up (rejects). With `runOnce`: one sync,
+   * one poll, then waits for the submissions it started.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const loops = new AbortController();
+    const onAbort = () => loops.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const health = this.d.config.withHealthcheck
+      ? await startHealthServer({
+          host: this.d.config.healthcheckHost,
+          port: this.d.config.healthcheckPort,
+          isHealthy: () => this.isHealthy(),
+        })
+      : undefined;
+    if (health) this.d.logger.info(`Health check listening on ${health.url}/health.`);
+    try {
+      await this.setup(loops.signal);
+      this.d.logger.info(`Worker '${this.name}' started!`, { pool: this.d.config.pool });
+      if (this.d.config.runOnce) {
+        await this.pollOnce(loops.signal);
+        await this.drainSubmissions();
+        return;
+      }
+      const common = { clock: this.d.clock, logger: this.d.logger, signal: loops.signal, random: this.d.random };
+      const services: Array<Promise<void>> = [
+        runServiceLoop((s) => this.pollOnce(s), { ...common, name: 'poll', intervalMs: () => this.d.config.querySeconds * 1000 }),
+        runServiceLoop((s) => this.sync.sync(s), {
+          ...common,
+          name: 'sync',
+          intervalMs: () => this.d.config.heartbeatSeconds * 1000,
+        }),
+        runServiceLoop((s) => this.tracker.settle(s), {
+          ...common,
+          name: 'tracker',
+          intervalMs: () => this.d.config.trackerPollSeconds * 1000,
+        }),
+      ];
+      if (this.d.config.enableCancellation) {
+        services.push(
+          runServiceLoop((s) => (this.sync.state.hasSynced ? this.canceller.tick(s) : Promise.resolve()), {
+            ...common,
+            name: 'cancellation',
+            intervalMs: () => this.d.config.cancellationPollSeconds * 1000,
+          }),
+        );
+      }
+      for (const o of this.d.observers) services.push(this.runObserver(o, loops.signal));
+      // The first loop to fail stops all of them; a graceful stop ends them all quietly.
+      await Promise.race([
+        Promise.all(services),
+        ...services.map((p) =>
+          p.catch((e: unknown) => {
+            loops.abort(e);
+            throw e;
+          }),
+        ),
+      ]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      loops.abort();
+      await this.stop();
+      await health?.close();
+    }
+  }
+
+  private async runObserver(o: Observer, signal: AbortSignal): Promise<void> {
+    try {
+      await o.run(this.tracker, signal);
+    } catch (e) {
+      if (signal.aborted) return;
+      this.tracker.reportHealth(o.name, { healthy: false, coverage: 'none', reason: (e as Error).message });
+      this.d.logger.error(`Observer '${o.name}' stopped with an error.`, { error: e });
+    }
+  }
+
+  /**
+   * Graceful stop, idempotent and bounded by `stopTimeoutSeconds`: stop polling, let submissions in
+   * flight finish (a claimed run that has not reached the infrastructure is handed back), flush the
+   * flow-run logs.
+   */
+  stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = (async () => {
+        this.shutdown.abort();
+        const timer = new AbortController();
+        const deadline = this.d.clock.sleep(this.d.config.stopTimeoutSeconds * 1000, timer.signal).then(
+          () => 'timeout' as const,
+          () => 'cancelled' as const,
+        );
+        const outcome = await Promise.race([this.drainSubmissions().then(() => 'drained' as const), deadline]);
+        timer.abort();
+        if (outcome === 'timeout') {
+          this.d.logger.error(
+            `Stopped with ${this.submitting.size} submissions still in flight after ${this.d.config.stopTimeoutSeconds} s.`,
+            { flowRunIds: [...this.submitting.keys()] },
+          );
+        }
+        await this.logs.flush();
+        this.d.logger.info(`Worker '${this.name}' stopped.`);
+      })();
+    }
+    return this.stopped;
+  }
+}
