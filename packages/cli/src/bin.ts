@@ -9,7 +9,9 @@ const onSignal = (name: string) => {
     console.error(`Received ${name} again; exiting now.`);
     process.exit(130);
   }
-  console.error(`Received ${name}; stopping the worker (in-flight submissions finish first; press Ctrl+C again to exit now).`);
+  console.error(
+    `Received ${name}; stopping the worker (in-flight submissions finish first; press Ctrl+C again to exit now).`,
+  );
   ac.abort(new Error(`received ${name}`));
 };
 process.on('SIGTERM', () => onSignal('SIGTERM'));
@@ -19,7 +21,10 @@ const code = await runCli(process.argv.slice(2), {
   out: (l) => console.log(l),
   err: (l) => console.error(l),
   env: process.env,
-  cwd: process.env.INIT_CWD && process.env.npm_lifecycle_event === 'start' ? process.env.INIT_CWD : process.cwd(),
+  cwd:
+    process.env.INIT_CWD && process.env.npm_lifecycle_event === 'start'
+      ? process.env.INIT_CWD
+      : process.cwd(),
   signal: ac.signal,
 });
 process.exitCode = code;

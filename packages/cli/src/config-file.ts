@@ -9,13 +9,22 @@ export function readConfigFile(
   explicit: string | undefined,
   cwd: string,
 ): { values: Record<string, unknown>; file?: string; issues: ConfigIssue[] } {
-  const file = explicit ? resolve(cwd, explicit) : DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
+  const file = explicit
+    ? resolve(cwd, explicit)
+    : DEFAULT_FILES.map((f) => resolve(cwd, f)).find((f) => existsSync(f));
   if (!file) return { values: {}, issues: [] };
   if (!existsSync(file)) {
     return {
       values: {},
       file,
-      issues: [{ path: '--config', expected: 'an existing JSON or YAML file', received: file, fix: 'check the path given to --config' }],
+      issues: [
+        {
+          path: '--config',
+          expected: 'an existing JSON or YAML file',
+          received: file,
+          fix: 'check the path given to --config',
+        },
+      ],
     };
   }
   try {
@@ -24,11 +33,29 @@ export function readConfigFile(
       return {
         values: {},
         file,
-        issues: [{ path: file, expected: 'a mapping of settings', received: Array.isArray(doc) ? 'a list' : typeof doc, fix: 'write the settings as keys at the top level' }],
+        issues: [
+          {
+            path: file,
+            expected: 'a mapping of settings',
+            received: Array.isArray(doc) ? 'a list' : typeof doc,
+            fix: 'write the settings as keys at the top level',
+          },
+        ],
       };
     }
     return { values: doc as Record<string, unknown>, file, issues: [] };
   } catch (e) {
-    return { values: {}, file, issues: [{ path: file, expected: 'valid JSON or YAML', received: (e as Error).message, fix: 'fix the syntax of the config file' }] };
+    return {
+      values: {},
+      file,
+      issues: [
+        {
+          path: file,
+          expected: 'valid JSON or YAML',
+          received: (e as Error).message,
+          fix: 'fix the syntax of the config file',
+        },
+      ],
+    };
   }
 }

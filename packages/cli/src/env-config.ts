@@ -37,16 +37,28 @@ const TRUE = new Set(['1', 'true', 'yes', 'on', 't', 'y']);
 const FALSE = new Set(['0', 'false', 'no', 'off', 'f', 'n']);
 
 /** Reads config keys from the environment; a value that cannot be converted becomes an issue naming the variable. */
-export function readEnvConfig(env: Record<string, string | undefined>): { values: Record<string, unknown>; issues: ConfigIssue[] } {
+export function readEnvConfig(env: Record<string, string | undefined>): {
+  values: Record<string, unknown>;
+  issues: ConfigIssue[];
+} {
   const values: Record<string, unknown> = {};
   const issues: ConfigIssue[] = [];
   for (const { env: name, key, kind } of ENV_KEYS) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     const bad = (expected: string) =>
-      issues.push({ path: `${key} (env ${name})`, expected, received: JSON.stringify(raw), fix: `set ${name} to ${expected}, or unset it` });
+      issues.push({
+        path: `${key} (env ${name})`,
+        expected,
+        received: JSON.stringify(raw),
+        fix: `set ${name} to ${expected}, or unset it`,
+      });
     if (kind === 'string') values[key] = raw;
-    else if (kind === 'list') values[key] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (kind === 'list')
+      values[key] = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     else if (kind === 'boolean') {
       const v = raw.trim().toLowerCase();
       if (TRUE.has(v)) values[key] = true;
@@ -54,7 +66,8 @@ export function readEnvConfig(env: Record<string, string | undefined>): { values
       else bad('true or false');
     } else {
       const n = Number(raw);
-      if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) bad(kind === 'int' ? 'a whole number' : 'a number');
+      if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n)))
+        bad(kind === 'int' ? 'a whole number' : 'a number');
       else values[key] = n;
     }
   }

@@ -1,12 +1,12 @@
-import { Command, CommanderError, Option } from 'commander';
 import {
-  type ConfigIssue,
   ConfigError,
+  type ConfigIssue,
   createKernel,
   formatConfigIssues,
   isStevedoreError,
   kernelErrorCodes,
 } from '@stevedore/kernel';
+import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
 import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
@@ -31,12 +31,14 @@ const NO_API_URL = [
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const int = (flag: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n)) throw new CommanderError(2, 'stevedore.invalidArgument', `${flag} expects a whole number, got '${v}'.`);
+  if (!Number.isInteger(n))
+    throw new CommanderError(2, 'stevedore.invalidArgument', `${flag} expects a whole number, got '${v}'.`);
   return n;
 };
 const num = (flag: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new CommanderError(2, 'stevedore.invalidArgument', `${flag} expects a number, got '${v}'.`);
+  if (!Number.isFinite(n))
+    throw new CommanderError(2, 'stevedore.invalidArgument', `${flag} expects a number, got '${v}'.`);
   return n;
 };
 
@@ -60,32 +62,49 @@ const START_KEYS = [
 function buildProgram(io: CliIo, exit: { code: number }): Command {
   const program = new Command('stevedore')
     .description('Run Prefect flow runs as AWS ECS tasks.')
-    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    })
     .exitOverride()
     .showHelpAfterError('(add --help for the list of options)');
 
   program
     .command('start', { isDefault: true })
-    .description('Start a worker that polls a work pool and runs each flow run as an ECS task (`prefect worker start`).')
+    .description(
+      'Start a worker that polls a work pool and runs each flow run as an ECS task (`prefect worker start`).',
+    )
     .option('-p, --pool <name>', 'the work pool to poll (required)')
     .option('-n, --name <name>', "the worker's name (default: ECSWorker <uuid>)")
-    .option('-q, --work-queue <name>', 'only poll this work queue (repeatable; default: every queue of the pool)', collect)
-    .option('-t, --type <type>', "the work-pool type; must be 'ecs' (or an installed plugin's type) when given")
+    .option(
+      '-q, --work-queue <name>',
+      'only poll this work queue (repeatable; default: every queue of the pool)',
+      collect,
+    )
+    .option(
+      '-t, --type <type>',
+      "the work-pool type; must be 'ecs' (or an installed plugin's type) when given",
+    )
     .option('-l, --limit <n>', 'maximum flow runs launched and not yet finished', int('--limit'))
     .option('--submission-limit <n>', 'maximum submissions in flight at once', int('--submission-limit'))
-    .option('--prefetch-seconds <s>', 'submit runs scheduled up to this many seconds ahead', num('--prefetch-seconds'))
+    .option(
+      '--prefetch-seconds <s>',
+      'submit runs scheduled up to this many seconds ahead',
+      num('--prefetch-seconds'),
+    )
     .option('--run-once', 'poll once, submit what is due, then exit')
     .option('--with-healthcheck', 'serve GET /health (PREFECT_WORKER_WEBSERVER_HOST/PORT)')
-    .option('--base-job-template <file>', 'base job template (JSON or YAML) used only when the pool is created')
+    .option(
+      '--base-job-template <file>',
+      'base job template (JSON or YAML) used only when the pool is created',
+    )
     .option('--no-create-pool-if-not-found', 'fail instead of creating the work pool when it does not exist')
     .option('--no-enable-cancellation', 'do not cancel runs from the worker (the engine still can)')
     .addOption(
-      new Option('--install-policy <policy>', 'accepted for compatibility with `prefect worker start`; not applicable').choices([
-        'always',
-        'if-not-present',
-        'never',
-        'prompt',
-      ]),
+      new Option(
+        '--install-policy <policy>',
+        'accepted for compatibility with `prefect worker start`; not applicable',
+      ).choices(['always', 'if-not-present', 'never', 'prompt']),
     )
     .option('--api-url <url>', 'the Prefect API URL (default: PREFECT_API_URL)')
     .option('--config <file>', 'settings file (default: stevedore.config.yaml|json in the working directory)')
@@ -99,7 +118,10 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
   return program;
 }
 
-function fromFlags(opts: Record<string, unknown>, source: (k: string) => string | undefined): Record<string, unknown> {
+function fromFlags(
+  opts: Record<string, unknown>,
+  source: (k: string) => string | undefined,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of START_KEYS) {
     if (opts[key] === undefined || source(key) === 'default') continue;
@@ -139,11 +161,12 @@ async function startCommand(
       path: 'type',
       expected: "'ecs'",
       received: JSON.stringify(raw.type),
-      fix: "drop --type or pass --type ecs; other types need a plugin that provides them (--plugin)",
+      fix: 'drop --type or pass --type ecs; other types need a plugin that provides them (--plugin)',
     });
   }
   const plugins = [...(opts.defaultPlugins === false ? [] : DEFAULT_PLUGINS)];
-  for (const pkg of (opts.plugin as string[] | undefined) ?? []) plugins.push(...(await loadPluginPackage(pkg, io.cwd)));
+  for (const pkg of (opts.plugin as string[] | undefined) ?? [])
+    plugins.push(...(await loadPluginPackage(pkg, io.cwd)));
   let kernel: ReturnType<typeof createKernel>;
   try {
     if (issues.length > 0) throw new ConfigError(issues);
@@ -157,7 +180,8 @@ async function startCommand(
     kernel.infrastructure();
   } catch (e) {
     if (e instanceof ConfigError || isStevedoreError(e, kernelErrorCodes.CONFIG_INVALID)) {
-      const all = e instanceof ConfigError ? [...issues.filter((i) => !e.issues.includes(i)), ...e.issues] : issues;
+      const all =
+        e instanceof ConfigError ? [...issues.filter((i) => !e.issues.includes(i)), ...e.issues] : issues;
       io.err(all.length > 0 ? formatConfigIssues(dedupe(all)) : (e as Error).message);
       return 2;
     }
@@ -199,7 +223,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return exit.code;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return 0;
       if (e.code === 'stevedore.invalidArgument') io.err(e.message);
       return e.exitCode || 2;
     }

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type AnyPlugin, PluginError, isPluginDefinition, kernelErrorCodes } from '@stevedore/kernel';
+import { type AnyPlugin, isPluginDefinition, kernelErrorCodes, PluginError } from '@stevedore/kernel';
 
 /**
  * First-party plugins the CLI activates by default. Each joins this list when its package registers

@@ -1,6 +1,7 @@
 import type { ConfigIssue, JobConfiguration } from '@stevedore/kernel';
 import { z } from 'zod';
 import { AwsCredentialsSchema } from './aws-clients.js';
+import { isFalsy } from './documents.js';
 import { EcsError, ecsErrorCodes } from './errors.js';
 
 /** pydantic's lax boolean strings (the job configuration is rendered, so `"true"` can arrive as text). */
@@ -111,13 +112,6 @@ export function inferContainerName(taskDefinition: Record<string, unknown>): str
   return typeof first === 'string' && first !== '' ? first : null;
 }
 
-function isEmpty(v: unknown): boolean {
-  if (v === null || v === undefined || v === '' || v === false || v === 0) return true;
-  if (Array.isArray(v)) return v.length === 0;
-  if (typeof v === 'object') return Object.keys(v).length === 0;
-  return false;
-}
-
 /**
  * The reference's validators (spec §2.3, same conditions and order), each reported as a {@link ConfigIssue}
  * naming the same fields as the reference's message and saying how to fix it.
@@ -127,10 +121,10 @@ function isEmpty(v: unknown): boolean {
  */
 export function validateEcsJobConfiguration(config: EcsJobConfiguration): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const hasArn = !isEmpty(config.task_run_request.taskDefinition);
+  const hasArn = !isFalsy(config.task_run_request.taskDefinition);
 
   // 1. "A task definition must be provided if a task definition ARN is not present on the task run request."
-  if (!hasArn && isEmpty(config.task_definition)) {
+  if (!hasArn && isFalsy(config.task_definition)) {
     issues.push({
       path: 'task_definition',
       expected: 'a task_definition, or a task definition ARN in task_run_request.taskDefinition',
@@ -152,7 +146,7 @@ export function validateEcsJobConfiguration(config: EcsJobConfiguration): Config
   }
 
   // 4. "An `execution_role_arn` must be provided to use `configure_cloudwatch_logs` or `stream_logs`."
-  if (config.configure_cloudwatch_logs && !config.execution_role_arn && !hasArn && isEmpty(config.task_definition.executionRoleArn)) {
+  if (config.configure_cloudwatch_logs && !config.execution_role_arn && !hasArn && isFalsy(config.task_definition.executionRoleArn)) {
     issues.push({
       path: 'execution_role_arn',
       expected: 'an execution role when configure_cloudwatch_logs is enabled',

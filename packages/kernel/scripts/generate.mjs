@@ -19,7 +19,11 @@ const repoRoot = resolve(packageRoot, '../..');
 /** Schema file (relative to the repository root) → generated module (relative to the package root). */
 const targets = [
   { schema: 'reference/prefect-openapi.json', out: 'src/generated/prefect-v3.ts', label: 'Prefect 3' },
-  { schema: 'reference/prefect-2.12-openapi.json', out: 'src/generated/prefect-v2.ts', label: 'Prefect 2.12' },
+  {
+    schema: 'reference/prefect-2.12-openapi.json',
+    out: 'src/generated/prefect-v2.ts',
+    label: 'Prefect 2.12',
+  },
 ];
 
 for (const target of targets) {

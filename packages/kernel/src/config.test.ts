@@ -28,14 +28,34 @@ describe('parseWorkerConfig', () => {
     });
   });
   it('lists every problem at once, each with the field, expectation, what was found and the fix', () => {
-    const plugin = definePlugin({ id: 'demo', kernel: '^0.1.0', configSchema: z.strictObject({ retries: z.number() }), register() {} });
+    const plugin = definePlugin({
+      id: 'demo',
+      kernel: '^0.1.0',
+      configSchema: z.strictObject({ retries: z.number() }),
+      register() {},
+    });
     const e = issuesOf(
-      { pool: '', limit: 'ten', bogus: 1, name: 'a/b', plugins: { demo: { retries: 'x', extra: true }, nope: {} } },
+      {
+        pool: '',
+        limit: 'ten',
+        bogus: 1,
+        name: 'a/b',
+        plugins: { demo: { retries: 'x', extra: true }, nope: {} },
+      },
       [plugin],
     );
     const byPath = Object.fromEntries(e.issues.map((i) => [i.path, i]));
     expect(Object.keys(byPath).sort()).toEqual(
-      ['apiUrl', 'bogus', 'limit', 'name', 'plugins.demo.extra', 'plugins.demo.retries', 'plugins.nope', 'pool'].sort(),
+      [
+        'apiUrl',
+        'bogus',
+        'limit',
+        'name',
+        'plugins.demo.extra',
+        'plugins.demo.retries',
+        'plugins.nope',
+        'pool',
+      ].sort(),
     );
     expect(byPath.apiUrl).toMatchObject({ received: 'nothing' });
     expect(byPath.apiUrl?.fix).toContain('PREFECT_API_URL');
@@ -44,7 +64,9 @@ describe('parseWorkerConfig', () => {
     expect(byPath.bogus).toMatchObject({ received: "unknown key 'bogus'" });
     expect(byPath['plugins.nope']?.fix).toContain("load the plugin 'nope'");
     expect(e.message).toMatch(/^Invalid configuration \(8 problems\):/);
-    expect(e.message).toContain('  - limit: expected number, got the string "ten" — pass a whole number ≥ 1 to --limit');
+    expect(e.message).toContain(
+      '  - limit: expected number, got the string "ten" — pass a whole number ≥ 1 to --limit',
+    );
   });
   it('passes each plugin its own parsed section', () => {
     const plugin = definePlugin({
@@ -53,7 +75,9 @@ describe('parseWorkerConfig', () => {
       configSchema: z.object({ retries: z.number().default(3) }),
       register() {},
     });
-    const { pluginConfigs } = parseWorkerConfig({ apiUrl: 'https://api.prefect.cloud/api', pool: 'p' }, [plugin]);
+    const { pluginConfigs } = parseWorkerConfig({ apiUrl: 'https://api.prefect.cloud/api', pool: 'p' }, [
+      plugin,
+    ]);
     expect(pluginConfigs.get('demo')).toEqual({ retries: 3 });
   });
 });

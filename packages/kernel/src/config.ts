@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ConfigIssue, ConfigError } from './errors.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
 import type { AnyPlugin } from './plugin.js';
 
 const seconds = (def: number) => z.number().nonnegative().default(def);
@@ -35,7 +35,10 @@ export const WorkerConfigSchema = z.strictObject({
   runOnce: z.boolean().default(false),
   createPoolIfNotFound: z.boolean().default(true),
   baseJobTemplate: z
-    .strictObject({ job_configuration: z.record(z.string(), z.unknown()), variables: z.record(z.string(), z.unknown()) })
+    .strictObject({
+      job_configuration: z.record(z.string(), z.unknown()),
+      variables: z.record(z.string(), z.unknown()),
+    })
     .optional(),
   enableCancellation: z.boolean().default(true),
   cancellationPollSeconds: z.number().positive().default(10),
@@ -62,7 +65,8 @@ export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
 
 /** How to fix each kernel field, used in error messages. */
 const FIXES: Record<string, string> = {
-  apiUrl: 'set PREFECT_API_URL (or --api-url) to your Prefect API, e.g. http://127.0.0.1:4200/api; or run `stevedore sandbox`',
+  apiUrl:
+    'set PREFECT_API_URL (or --api-url) to your Prefect API, e.g. http://127.0.0.1:4200/api; or run `stevedore sandbox`',
   pool: 'pass --pool <work pool name> (or PREFECT_WORKER_POOL)',
   name: "choose a worker name without '/' or '%' (--name)",
   limit: 'pass a whole number ≥ 1 to --limit, or leave it out for no limit',
@@ -74,7 +78,8 @@ function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
+  if (typeof v === 'string')
+    return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
   if (typeof v === 'object') return 'an object';
   return `${typeof v} ${String(v)}`;
 }
@@ -117,9 +122,12 @@ export function zodIssuesToConfigIssues(
     }
     let expected: string = issue.message;
     if (issue.code === 'invalid_type') expected = issue.expected;
-    else if (issue.code === 'invalid_value') expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    else if (issue.code === 'too_small') expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≥ ${String(issue.minimum)}`;
-    else if (issue.code === 'too_big') expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≤ ${String(issue.maximum)}`;
+    else if (issue.code === 'invalid_value')
+      expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    else if (issue.code === 'too_small')
+      expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≥ ${String(issue.minimum)}`;
+    else if (issue.code === 'too_big')
+      expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≤ ${String(issue.maximum)}`;
     else if (issue.code === 'invalid_format') expected = `a valid ${issue.format}`;
     out.push({
       path,
@@ -165,7 +173,10 @@ export function parseWorkerConfig(input: unknown, plugins: readonly AnyPlugin[])
   for (const plugin of plugins) {
     const section = pluginSections[plugin.id];
     if (!plugin.configSchema) {
-      if (section !== undefined && !(typeof section === 'object' && section && Object.keys(section).length === 0)) {
+      if (
+        section !== undefined &&
+        !(typeof section === 'object' && section && Object.keys(section).length === 0)
+      ) {
         issues.push({
           path: `plugins.${plugin.id}`,
           expected: 'no settings (this plugin has none)',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import pkg from '../package.json' with { type: 'json' };
 import { checkPlugins, createRootContainer, wirePlugins } from './container.js';
 import { isStevedoreError, kernelErrorCodes } from './errors.js';
 import type { Infrastructure } from './extension-points.js';
@@ -7,7 +8,6 @@ import { createMemoryLogger } from './logger.js';
 import { definePlugin } from './plugin.js';
 import { kernelTokens, token } from './tokens.js';
 import { KERNEL_VERSION } from './version.js';
-import pkg from '../package.json' with { type: 'json' };
 
 const infra = (type: string): Infrastructure => ({
   type,
@@ -53,10 +53,17 @@ describe('checkPlugins', () => {
     );
   });
   it('names a missing dependency and the package to add', () => {
-    const p = definePlugin({ id: 'fargate-spot', kernel: '^0.1.0', dependsOn: ['ecs-launcher'], register() {} });
+    const p = definePlugin({
+      id: 'fargate-spot',
+      kernel: '^0.1.0',
+      dependsOn: ['ecs-launcher'],
+      register() {},
+    });
     const e = catchError(() => checkPlugins([p]));
     expect(isStevedoreError(e, kernelErrorCodes.PLUGIN_MISSING)).toBe(true);
-    expect((e as Error).message).toContain("needs plugin 'ecs-launcher', which is not loaded. Add @stevedore/ecs-launcher");
+    expect((e as Error).message).toContain(
+      "needs plugin 'ecs-launcher', which is not loaded. Add @stevedore/ecs-launcher",
+    );
   });
   it('orders plugins after their dependencies and ignores the same plugin listed twice', () => {
     const a = definePlugin({ id: 'a', kernel: '^0.1.0', register() {} });
@@ -66,7 +73,12 @@ describe('checkPlugins', () => {
   it('rejects two different plugins with one id', () => {
     const a1 = definePlugin({ id: 'a', kernel: '^0.1.0', packageName: 'x', register() {} });
     const a2 = definePlugin({ id: 'a', kernel: '^0.1.0', packageName: 'y', register() {} });
-    expect(isStevedoreError(catchError(() => checkPlugins([a1, a2])), kernelErrorCodes.PLUGIN_DUPLICATE)).toBe(true);
+    expect(
+      isStevedoreError(
+        catchError(() => checkPlugins([a1, a2])),
+        kernelErrorCodes.PLUGIN_DUPLICATE,
+      ),
+    ).toBe(true);
   });
   it('detects dependency cycles', () => {
     const a = definePlugin({ id: 'a', kernel: '^0.1.0', dependsOn: ['b'], register() {} });
@@ -109,7 +121,12 @@ describe('wirePlugins', () => {
     });
     const root = createRootContainer();
     root.register(kernelTokens.logger, { useValue: logger });
-    const host = wirePlugins(root, [provider, consumer], new Map([['consumer', { suffix: 'there' }]]), logger);
+    const host = wirePlugins(
+      root,
+      [provider, consumer],
+      new Map([['consumer', { suffix: 'there' }]]),
+      logger,
+    );
     expect(created).toBe(0);
     expect(host.resolveAll(kernelTokens.infrastructure).map((i) => i.type)).toEqual(['hi-there']);
     host.resolveAll(kernelTokens.infrastructure);
@@ -129,11 +146,17 @@ describe('wirePlugins', () => {
     });
     const host = wirePlugins(createRootContainer(), [p], new Map(), logger);
     const e = catchError(() => host.resolveAll(kernelTokens.infrastructure));
-    expect((e as Error).message).toContain("Plugin 'needy' needs 'stevedore:test.missing' (as 'm'), but nothing provides it.");
+    expect((e as Error).message).toContain(
+      "Plugin 'needy' needs 'stevedore:test.missing' (as 'm'), but nothing provides it.",
+    );
   });
   it('uses a fresh container each time (no global state)', () => {
     const logger = createMemoryLogger();
-    const p = definePlugin({ id: 'p', kernel: '^0.1.0', register: (r) => r.provideInfrastructure({ create: () => infra('p') }) });
+    const p = definePlugin({
+      id: 'p',
+      kernel: '^0.1.0',
+      register: (r) => r.provideInfrastructure({ create: () => infra('p') }),
+    });
     const h1 = wirePlugins(createRootContainer(), [p], new Map(), logger);
     const h2 = wirePlugins(createRootContainer(), [], new Map(), logger);
     expect(h1.resolveAll(kernelTokens.infrastructure)).toHaveLength(1);

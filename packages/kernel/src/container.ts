@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import semver from 'semver';
 import { type DependencyContainer, container as globalContainer, instanceCachingFactory } from 'tsyringe';
-import { PluginError, kernelErrorCodes } from './errors.js';
+import { kernelErrorCodes, PluginError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { AnyPlugin, DepsMap, Factory, PluginRegistrar, ResolvedDeps } from './plugin.js';
-import { type Token, kernelTokens } from './tokens.js';
+import { kernelTokens, type Token } from './tokens.js';
 import { KERNEL_VERSION } from './version.js';
 
 /**

@@ -88,15 +88,21 @@ export class ConfigError extends StevedoreError {
 /** Renders config issues one per line: `path: expected X, got Y — fix`. @public */
 export function formatConfigIssues(issues: readonly ConfigIssue[]): string {
   const head = `Invalid configuration (${issues.length} problem${issues.length === 1 ? '' : 's'}):`;
-  return [head, ...issues.map((i) => `  - ${i.path || '(root)'}: expected ${i.expected}, got ${i.received} — ${i.fix}`)].join(
-    '\n',
-  );
+  return [
+    head,
+    ...issues.map((i) => `  - ${i.path || '(root)'}: expected ${i.expected}, got ${i.received} — ${i.fix}`),
+  ].join('\n');
 }
 
 /** A plugin is missing, malformed, or built for another kernel. @public */
 export class PluginError extends StevedoreError {
   readonly pluginId: string | undefined;
-  constructor(code: string, pluginId: string | undefined, message: string, options: StevedoreErrorOptions = {}) {
+  constructor(
+    code: string,
+    pluginId: string | undefined,
+    message: string,
+    options: StevedoreErrorOptions = {},
+  ) {
     super(code, message, options);
     this.pluginId = pluginId;
   }

@@ -1,6 +1,6 @@
+import type { Logger } from './logger.js';
 import type { PrefectApi } from './prefect/api.js';
 import type { BaseJobTemplate, Deployment, Flow, FlowRun, ServerInfo, WorkPool } from './prefect/types.js';
-import type { Logger } from './logger.js';
 
 /**
  * Everything an {@link Infrastructure} needs to launch one flow run: the Prefect objects, and the

@@ -6,28 +6,28 @@
 export { type Clock, systemClock } from './clock.js';
 export {
   type ParsedConfig,
+  parseWorkerConfig,
   type WorkerConfig,
   type WorkerConfigInput,
   WorkerConfigSchema,
-  parseWorkerConfig,
   zodIssuesToConfigIssues,
 } from './config.js';
-export { type PluginHost, checkPlugins } from './container.js';
+export { checkPlugins, type PluginHost } from './container.js';
 export {
-  type ConfigIssue,
+  abortError,
   ConfigError,
+  type ConfigIssue,
+  formatConfigIssues,
   InfrastructureNotAvailableError,
   InfrastructureNotFoundError,
+  isStevedoreError,
   type KernelErrorCode,
+  kernelErrorCodes,
   PluginError,
   PrefectApiError,
   StevedoreError,
   type StevedoreErrorOptions,
   TemplateNotFoundError,
-  abortError,
-  formatConfigIssues,
-  isStevedoreError,
-  kernelErrorCodes,
 } from './errors.js';
 export type {
   FlowRunJob,
@@ -46,31 +46,50 @@ export type {
   TemplateSource,
   TrackedInfrastructure,
 } from './extension-points.js';
-export { type CreateKernelOptions, type Kernel, type PreflightReport, createKernel } from './kernel.js';
+export { type CreateKernelOptions, createKernel, type Kernel, type PreflightReport } from './kernel.js';
 export {
   type CreateLoggerOptions,
+  createLogger,
+  createMemoryLogger,
+  type Logger,
   type LogLevel,
   type LogMeta,
   type LogRecord,
   type LogSink,
-  type Logger,
-  Redactor,
-  createLogger,
-  createMemoryLogger,
   nullLogger,
+  Redactor,
 } from './logger.js';
 export {
   type AnyPlugin,
   type DepsMap,
+  definePlugin,
   type Factory,
+  isPluginDefinition,
   type PluginDefinition,
   type PluginRegistrar,
   type ResolvedDeps,
-  definePlugin,
-  isPluginDefinition,
 } from './plugin.js';
 export type { CallOptions, PrefectApi } from './prefect/api.js';
-export { type PrefectClientOptions, createPrefectClient, formatScheduledBefore } from './prefect/client.js';
+export {
+  createPrefectClient,
+  defaultUserAgent,
+  formatScheduledBefore,
+  type PrefectClientOptions,
+} from './prefect/client.js';
+export {
+  boundedPoissonInterval,
+  clampedPoissonInterval,
+  poissonInterval,
+  type RandomSource,
+} from './prefect/jitter.js';
+export {
+  DEFAULT_PREFECT_CLOUD_API_URL,
+  DEFAULT_RETRY_STATUS_CODES,
+  defaultSleep,
+  isCloudApiUrl,
+  PREFECT_API_VERSION,
+  type SleepFn,
+} from './prefect/transport.js';
 export {
   type BaseJobTemplate,
   type BlockDocument,
@@ -85,25 +104,55 @@ export {
   type State,
   type StateType,
   TERMINAL_STATE_TYPES,
-  type WorkPool,
   type WorkerFlowRunResponse,
+  type WorkPool,
 } from './prefect/types.js';
-export { defaultCommandFor } from './runtime/job-builder.js';
 export { isTransientFailure, runServiceLoop, type ServiceLoopOptions } from './runtime/service-loop.js';
 export type { SubmissionOutcome } from './runtime/submitter.js';
-export { RunTracker, type TrackedRun, crashMessage } from './runtime/tracker.js';
-export { Worker, type WorkerDeps, defaultWorkerName } from './runtime/worker.js';
+export { crashMessage, RunTracker, type TrackedRun } from './runtime/tracker.js';
+export { defaultWorkerName, Worker, type WorkerDeps } from './runtime/worker.js';
 export { FileTemplateSource } from './template-sources/file-source.js';
-export { type TemplateLoader, createTemplateLoader, templateReferenceToUrl } from './template-sources/loader.js';
+export {
+  createTemplateLoader,
+  type TemplateLoader,
+  templateReferenceToUrl,
+} from './template-sources/loader.js';
 export { parseTemplateDocument } from './template-sources/parse.js';
-export { applyValues, NOT_SET, isNotSet } from './templating/apply-values.js';
+export { type ApplyValuesOptions, applyValues } from './templating/apply-values.js';
 export {
   mergeJobVariables,
+  type RenderJobConfigurationOptions,
+  type ResolveReferencesOptions,
   renderJobConfiguration,
   resolveBlockReferences,
   resolveVariables,
   type TemplateReferenceResolver,
 } from './templating/job-configuration.js';
-export { pythonStr } from './templating/python-str.js';
-export { type Token, type TokenType, kernelTokens, token } from './tokens.js';
+export {
+  BLOCK_DOCUMENT_PLACEHOLDER_PREFIX,
+  ENV_VAR_PLACEHOLDER_PREFIX,
+  findPlaceholders,
+  getFromPath,
+  isNotSet,
+  NOT_SET,
+  type NotSet,
+  PLACEHOLDER_PATTERN,
+  type Placeholder,
+  type PlaceholderKind,
+  placeholderKind,
+  placeholderKinds,
+  splitKeyPath,
+  VARIABLE_PLACEHOLDER_PREFIX,
+} from './templating/placeholders.js';
+export {
+  defaultFlowRunCommand,
+  PREFECT_2_FLOW_RUN_COMMAND,
+  PREFECT_3_FLOW_RUN_COMMAND,
+  type PrepareForFlowRunContext,
+  prepareForFlowRun,
+  shellQuote,
+  splitCommand,
+} from './templating/prepare.js';
+export { pythonNumber, pythonRepr, pythonStr, pythonStringRepr } from './templating/python-str.js';
+export { kernelTokens, type Token, type TokenType, token } from './tokens.js';
 export { KERNEL_VERSION } from './version.js';

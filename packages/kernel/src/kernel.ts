@@ -1,9 +1,9 @@
 import { type Clock, systemClock } from './clock.js';
-import { type ParsedConfig, type WorkerConfig, parseWorkerConfig } from './config.js';
-import { type PluginHost, checkPlugins, createRootContainer, wirePlugins } from './container.js';
-import { PluginError, StevedoreError, kernelErrorCodes } from './errors.js';
+import { type ParsedConfig, parseWorkerConfig, type WorkerConfig } from './config.js';
+import { checkPlugins, createRootContainer, type PluginHost, wirePlugins } from './container.js';
+import { kernelErrorCodes, PluginError, StevedoreError } from './errors.js';
 import type { Infrastructure, PreflightResult } from './extension-points.js';
-import { type Logger, Redactor, createLogger } from './logger.js';
+import { createLogger, type Logger, Redactor } from './logger.js';
 import type { AnyPlugin } from './plugin.js';
 import type { PrefectApi } from './prefect/api.js';
 import { createPrefectClient } from './prefect/client.js';
@@ -188,7 +188,8 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         started.push(inf);
         const reports = await this.preflight(signal);
         const failed = reports.filter((r) => !r.ok && r.severity !== 'warning');
-        for (const r of reports.filter((x) => !x.ok && x.severity === 'warning')) logger.warn(`Preflight ${r.id}: ${r.message}`);
+        for (const r of reports.filter((x) => !x.ok && x.severity === 'warning'))
+          logger.warn(`Preflight ${r.id}: ${r.message}`);
         if (failed.length > 0) {
           throw new StevedoreError(
             kernelErrorCodes.CONFIG_INVALID,

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { Redactor, createMemoryLogger } from './logger.js';
+import { createMemoryLogger, Redactor } from './logger.js';
 
 describe('logger redaction', () => {
   it('masks sensitive keys, env lists and registered secret values everywhere', () => {
     const redactor = new Redactor().addSecret('pnu_supersecretkey');
     const logger = createMemoryLogger({ redactor });
     logger.child({ flowRunId: 'r1' }).info('using key pnu_supersecretkey for the call', {
-      env: { PREFECT_API_KEY: 'pnu_supersecretkey', PREFECT_API_URL: 'http://x/api', AWS_SECRET_ACCESS_KEY: 'abc123456' },
+      env: {
+        PREFECT_API_KEY: 'pnu_supersecretkey',
+        PREFECT_API_URL: 'http://x/api',
+        AWS_SECRET_ACCESS_KEY: 'abc123456',
+      },
       environment: [{ name: 'PREFECT_API_AUTH_STRING', value: 'user:pass' }],
       prefect_api_key_secret_arn: 'arn:aws:secretsmanager:us-east-1:1:secret:k',
       nested: { deeper: ['pnu_supersecretkey'] },

@@ -28,7 +28,8 @@ export type LogSink = (record: LogRecord) => void;
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 /** Keys whose values are never logged, whatever their nesting. Case-insensitive, matched as substrings. */
-const SENSITIVE_KEY = /(api[_-]?key|auth[_-]?string|password|passwd|secret|token|credential|authorization|session)/i;
+const SENSITIVE_KEY =
+  /(api[_-]?key|auth[_-]?string|password|passwd|secret|token|credential|authorization|session)/i;
 
 /** Tracks literal secret values (for example the Prefect API key) so they are masked wherever they appear. @public */
 export class Redactor {
@@ -64,7 +65,10 @@ export class Redactor {
     if (value && typeof value === 'object') {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
-        out[k] = this.isSensitiveKey(k) && v !== null && v !== undefined && v !== '' ? '***' : this.redact(v, depth + 1);
+        out[k] =
+          this.isSensitiveKey(k) && v !== null && v !== undefined && v !== ''
+            ? '***'
+            : this.redact(v, depth + 1);
       }
       // ECS-style env lists: [{ name: 'PREFECT_API_KEY', value: '…' }]
       if (typeof out.name === 'string' && 'value' in out && this.isSensitiveKey(out.name)) out.value = '***';
@@ -121,7 +125,11 @@ class SinkLogger implements Logger {
 /** A logger that redacts, filters by level and hands records to a sink (JSON lines on stderr by default). @public */
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const sink: LogSink =
-    options.sink ?? ((r) => process.stderr.write(`${JSON.stringify({ level: r.level, time: r.time, msg: r.message, ...r.meta })}\n`));
+    options.sink ??
+    ((r) =>
+      process.stderr.write(
+        `${JSON.stringify({ level: r.level, time: r.time, msg: r.message, ...r.meta })}\n`,
+      ));
   return new SinkLogger(
     LEVELS[options.level ?? 'info'],
     sink,
@@ -132,7 +140,9 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
 }
 
 /** A logger that keeps records in memory, for tests. @public */
-export function createMemoryLogger(options: Omit<CreateLoggerOptions, 'sink'> = {}): Logger & { records: LogRecord[] } {
+export function createMemoryLogger(
+  options: Omit<CreateLoggerOptions, 'sink'> = {},
+): Logger & { records: LogRecord[] } {
   const records: LogRecord[] = [];
   const logger = createLogger({ level: 'debug', ...options, sink: (r) => records.push(r) });
   return Object.assign(logger, { records });

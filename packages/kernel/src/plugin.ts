@@ -1,5 +1,5 @@
 import type { ZodType } from 'zod';
-import { PluginError, kernelErrorCodes } from './errors.js';
+import { kernelErrorCodes, PluginError } from './errors.js';
 import type { Infrastructure, Observer, PreflightCheck, TemplateSource } from './extension-points.js';
 import type { Token, TokenType } from './tokens.js';
 
@@ -79,7 +79,11 @@ export function definePlugin<C = undefined>(definition: PluginDefinition<C>): Pl
     );
   }
   if (typeof definition.register !== 'function') {
-    throw new PluginError(kernelErrorCodes.PLUGIN_INVALID, id, `Plugin '${id}' has no register(registrar) function.`);
+    throw new PluginError(
+      kernelErrorCodes.PLUGIN_INVALID,
+      id,
+      `Plugin '${id}' has no register(registrar) function.`,
+    );
   }
   return Object.freeze({ ...definition, dependsOn: Object.freeze([...(definition.dependsOn ?? [])]) });
 }

@@ -1,8 +1,8 @@
+import type { Clock } from './clock.js';
 import type { WorkerConfig } from './config.js';
 import type { Infrastructure, Observer, PreflightCheck, TemplateSource } from './extension-points.js';
 import type { Logger } from './logger.js';
 import type { PrefectApi } from './prefect/api.js';
-import type { Clock } from './clock.js';
 import type { TemplateLoader } from './template-sources/loader.js';
 
 /**

@@ -1,13 +1,19 @@
-export { type CreateTestKernelOptions, type TestKernel, createTestKernel } from './test-kernel.js';
 export {
+  describeInfrastructureConformance,
+  type InfrastructureFixture,
+} from './conformance/infrastructure.js';
+export { describeObserverConformance, type ObserverFixture, RecordingSink } from './conformance/observer.js';
+export {
+  describeTemplateSourceConformance,
+  type TemplateSourceFixture,
+} from './conformance/template-source.js';
+export {
+  createFakeInfrastructure,
   FakeInfrastructure,
   type FakeInfrastructureOptions,
   FakeLaunchError,
   type FakeSubmission,
-  createFakeInfrastructure,
   fakeBaseJobTemplate,
   fakeInfrastructurePlugin,
 } from './fakes/fake-infrastructure.js';
-export { type InfrastructureFixture, describeInfrastructureConformance } from './conformance/infrastructure.js';
-export { type ObserverFixture, RecordingSink, describeObserverConformance } from './conformance/observer.js';
-export { type TemplateSourceFixture, describeTemplateSourceConformance } from './conformance/template-source.js';
+export { type CreateTestKernelOptions, createTestKernel, type TestKernel } from './test-kernel.js';

@@ -2,11 +2,11 @@ import {
   type AnyPlugin,
   type Clock,
   type CreateKernelOptions,
+  createKernel,
+  createMemoryLogger,
   type Kernel,
   type LogRecord,
   Redactor,
-  createKernel,
-  createMemoryLogger,
 } from '@stevedore/kernel';
 
 /** Options of {@link createTestKernel}. @public */

@@ -36,11 +36,20 @@ export interface PrefectApi {
     body: { name: string; type: string; base_job_template?: BaseJobTemplate },
     opts?: CallOptions,
   ): Promise<WorkPool>;
-  updateWorkPool(name: string, body: { base_job_template: BaseJobTemplate }, opts?: CallOptions): Promise<void>;
+  updateWorkPool(
+    name: string,
+    body: { base_job_template: BaseJobTemplate },
+    opts?: CallOptions,
+  ): Promise<void>;
   /** Returns the worker id when the server sent one (Cloud with `return_id`). */
   heartbeat(
     pool: string,
-    body: { name: string; heartbeat_interval_seconds: number; return_id?: boolean; metadata?: Record<string, unknown> },
+    body: {
+      name: string;
+      heartbeat_interval_seconds: number;
+      return_id?: boolean;
+      metadata?: Record<string, unknown>;
+    },
     opts?: CallOptions,
   ): Promise<string | undefined>;
   getScheduledFlowRuns(
@@ -63,7 +72,7 @@ export interface PrefectApi {
   setInfrastructurePid(id: string, pid: string, opts?: CallOptions): Promise<void>;
   readBlockDocument(id: string, opts?: CallOptions): Promise<BlockDocument>;
   readBlockDocumentByName(blockTypeSlug: string, name: string, opts?: CallOptions): Promise<BlockDocument>;
-  /** `GET /variables/name/{name}`; `undefined` when the variable does not exist. */
+  /** `GET /variables/name/{name}`; `{ found: false }` when the variable does not exist. */
   readVariableValue(name: string, opts?: CallOptions): Promise<{ found: boolean; value: unknown }>;
   createLogs(logs: PrefectLog[], opts?: CallOptions): Promise<void>;
 }

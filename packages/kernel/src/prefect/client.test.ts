@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -157,7 +158,9 @@ describe('headers', () => {
     const server = await startServer(() => ({ body: POOL }));
     const { client } = harness(server, { apiKey: 'pnu_abcdef123456', authString: 'admin:pass' });
     await client.readWorkPool('ecs-pool');
-    expect(server.requests[0]?.headers.authorization).toBe(`Basic ${Buffer.from('admin:pass').toString('base64')}`);
+    expect(server.requests[0]?.headers.authorization).toBe(
+      `Basic ${Buffer.from('admin:pass').toString('base64')}`,
+    );
   });
 
   it('sends no Authorization header without credentials', async () => {
@@ -196,9 +199,9 @@ describe('headers', () => {
   });
 
   it('rejects an invalid custom header at creation with a config error', () => {
-    expect(() => createPrefectClient({ apiUrl: 'http://127.0.0.1:1/api', customHeaders: { 'Bad Header': 'x' } })).toThrow(
-      expect.objectContaining({ code: kernelErrorCodes.CONFIG_INVALID }),
-    );
+    expect(() =>
+      createPrefectClient({ apiUrl: 'http://127.0.0.1:1/api', customHeaders: { 'Bad Header': 'x' } }),
+    ).toThrow(expect.objectContaining({ code: kernelErrorCodes.CONFIG_INVALID }));
   });
 
   it('reads the worker attribution headers on every request', async () => {
@@ -243,7 +246,9 @@ describe('CSRF', () => {
   it('fetches a token before the first change request and sends it with the client id', async () => {
     const server = await csrfServer();
     const { client } = harness(server, { csrfEnabled: true });
-    await client.updateWorkPool('p', { base_job_template: { job_configuration: {}, variables: { properties: {} } } });
+    await client.updateWorkPool('p', {
+      base_job_template: { job_configuration: {}, variables: { properties: {} } },
+    });
     await client.setInfrastructurePid('run-1', 'cluster::arn');
     const [token, first, second] = server.requests;
     expect(token?.method).toBe('GET');
@@ -265,7 +270,9 @@ describe('CSRF', () => {
   });
 
   it('turns CSRF off for good when the token endpoint answers 404', async () => {
-    const server = await startServer((req) => (req.path === '/csrf-token' ? { status: 404, body: { detail: 'Not Found' } } : { status: 204 }));
+    const server = await startServer((req) =>
+      req.path === '/csrf-token' ? { status: 404, body: { detail: 'Not Found' } } : { status: 204 },
+    );
     const { client } = harness(server, { csrfEnabled: true });
     await client.setInfrastructurePid('run-1', 'x');
     await client.setInfrastructurePid('run-1', 'y');
@@ -279,7 +286,9 @@ describe('CSRF', () => {
 
   it('turns CSRF off when the server says "CSRF protection is disabled."', async () => {
     const server = await startServer((req) =>
-      req.path === '/csrf-token' ? { status: 422, body: { detail: 'CSRF protection is disabled.' } } : { status: 204 },
+      req.path === '/csrf-token'
+        ? { status: 422, body: { detail: 'CSRF protection is disabled.' } }
+        : { status: 204 },
     );
     const { client } = harness(server, { csrfEnabled: true });
     await client.setInfrastructurePid('run-1', 'x');
@@ -303,7 +312,12 @@ describe('CSRF', () => {
     const server = await csrfServer({ rejectFirst: true });
     const { client, delays } = harness(server, { csrfEnabled: true });
     await client.setInfrastructurePid('run-1', 'x');
-    expect(server.requests.map((r) => r.path)).toEqual(['/csrf-token', '/flow_runs/run-1', '/csrf-token', '/flow_runs/run-1']);
+    expect(server.requests.map((r) => r.path)).toEqual([
+      '/csrf-token',
+      '/flow_runs/run-1',
+      '/csrf-token',
+      '/flow_runs/run-1',
+    ]);
     expect(server.requests[3]?.headers['prefect-csrf-token']).toBe('token-2');
     expect(delays).toEqual([]);
   });
@@ -348,7 +362,10 @@ describe('CSRF', () => {
 
   it('is never used against Prefect Cloud', async () => {
     const server = await csrfServer();
-    const { client } = harness(server, { csrfEnabled: true, cloudApiUrl: `http://127.0.0.1:${server.port}/api` });
+    const { client } = harness(server, {
+      csrfEnabled: true,
+      cloudApiUrl: `http://127.0.0.1:${server.port}/api`,
+    });
     await client.setInfrastructurePid('run-1', 'x');
     expect(server.requests.map((r) => r.path)).toEqual(['/flow_runs/run-1']);
     expect(server.requests[0]?.headers['prefect-csrf-token']).toBeUndefined();
@@ -364,7 +381,9 @@ describe('retries', () => {
   }
 
   it('retries a 429 after Retry-After seconds, jittered to between 1 and 1.2 times', async () => {
-    const server = await startServer(failThen([429, 429, 429].map(() => ({ status: 429, headers: { 'Retry-After': '3' } }))));
+    const server = await startServer(
+      failThen([429, 429, 429].map(() => ({ status: 429, headers: { 'Retry-After': '3' } }))),
+    );
     let i = 0;
     const randoms = [0, 0.5, 0.999999];
     const { client, delays } = harness(server, { random: () => randoms[i++] ?? 0.5 });
@@ -379,7 +398,9 @@ describe('retries', () => {
 
   it('accepts Retry-After as an HTTP date', async () => {
     const now = new Date('2025-01-01T00:00:00Z');
-    const server = await startServer(failThen([{ status: 503, headers: { 'Retry-After': 'Wed, 01 Jan 2025 00:00:10 GMT' } }]));
+    const server = await startServer(
+      failThen([{ status: 503, headers: { 'Retry-After': 'Wed, 01 Jan 2025 00:00:10 GMT' } }]),
+    );
     const { client, delays } = harness(server, { clock: () => now, random: () => 0 });
     await client.readWorkPool('ecs-pool');
     expect(delays).toHaveLength(1);
@@ -434,7 +455,9 @@ describe('retries', () => {
   });
 
   it('replays the request body on every attempt', async () => {
-    const server = await startServer(failThen([{ status: 503 }, { status: 429 }], { status: 201, body: POOL }));
+    const server = await startServer(
+      failThen([{ status: 503 }, { status: 429 }], { status: 201, body: POOL }),
+    );
     const { client } = harness(server);
     await client.createWorkPool({ name: 'ecs-pool', type: 'ecs' });
     expect(server.requests).toHaveLength(3);
@@ -446,7 +469,9 @@ describe('retries', () => {
 
   it('does not count Prefect-Maintenance responses against the retry limit', async () => {
     const maintenance = { status: 503, headers: { 'Prefect-Maintenance': 'true' } };
-    const server = await startServer(failThen([maintenance, maintenance, maintenance, maintenance, { status: 503 }]));
+    const server = await startServer(
+      failThen([maintenance, maintenance, maintenance, maintenance, { status: 503 }]),
+    );
     const { client } = harness(server, { maxRetries: 1 });
     await expect(client.readWorkPool('ecs-pool')).resolves.toMatchObject({ id: POOL.id });
     expect(server.requests).toHaveLength(6);
@@ -488,7 +513,10 @@ describe('retries', () => {
     const fetchImpl: typeof fetch = async () => {
       throw fetchFailed('ECONNRESET', 'read ECONNRESET');
     };
-    const { client, delays } = harness({ url: 'http://prefect.invalid/api' }, { fetch: fetchImpl, maxRetries: 3 });
+    const { client, delays } = harness(
+      { url: 'http://prefect.invalid/api' },
+      { fetch: fetchImpl, maxRetries: 3 },
+    );
     const err = await rejection(client.readFlowRun('run-1'));
     expect(delays).toHaveLength(3);
     expect(err.code).toBe(kernelErrorCodes.PREFECT_UNREACHABLE);
@@ -524,7 +552,11 @@ describe('retries', () => {
   });
 
   it('retries ECONNREFUSED from an injected fetch only after a response was seen', async () => {
-    const script: Array<Error | Response> = [Response.json(POOL), fetchFailed('ECONNREFUSED'), Response.json(POOL)];
+    const script: Array<Error | Response> = [
+      Response.json(POOL),
+      fetchFailed('ECONNREFUSED'),
+      Response.json(POOL),
+    ];
     const fetchImpl: typeof fetch = async () => {
       const next = script.shift();
       if (next instanceof Error) throw next;
@@ -582,6 +614,27 @@ describe('abort and timeout', () => {
     await expect(pending).rejects.toBe(reason);
   });
 
+  it('times out an injected fetch that ignores the signal', async () => {
+    const fetchImpl: typeof fetch = () => new Promise<Response>(() => {});
+    const { client } = harness(
+      { url: 'http://prefect.invalid/api' },
+      { fetch: fetchImpl, timeoutMs: 20, maxRetries: 0 },
+    );
+    const err = await rejection(client.readFlowRun('r'));
+    expect(err.code).toBe(kernelErrorCodes.PREFECT_UNREACHABLE);
+    expect(err.message).toContain('request timed out after 20 ms');
+  });
+
+  it('leaves no listeners on a long-lived caller signal', async () => {
+    let n = 0;
+    const server = await startServer(() => (n++ % 2 === 0 ? { status: 503 } : { body: POOL }));
+    const { client } = harness(server, { csrfEnabled: true });
+    const root = new AbortController();
+    for (let i = 0; i < 3; i++) await client.readWorkPool('p', { signal: root.signal });
+    await client.setInfrastructurePid('r', 'x', { signal: root.signal }).catch(() => undefined);
+    expect(getEventListeners(root.signal, 'abort')).toHaveLength(0);
+  });
+
   it('times out each attempt, retries, then reports UNREACHABLE', async () => {
     const server = await startServer(() => 'hang');
     const { client, delays } = harness(server, { timeoutMs: 50, maxRetries: 1 });
@@ -617,7 +670,10 @@ describe('errors', () => {
   });
 
   it('maps 409 to OBJECT_EXISTS', async () => {
-    const server = await startServer(() => ({ status: 409, body: { detail: 'A work pool with this name already exists.' } }));
+    const server = await startServer(() => ({
+      status: 409,
+      body: { detail: 'A work pool with this name already exists.' },
+    }));
     const { client } = harness(server);
     const err = await rejection(client.createWorkPool({ name: 'p', type: 'ecs' }));
     expect(err.code).toBe(kernelErrorCodes.PREFECT_OBJECT_EXISTS);
@@ -636,7 +692,11 @@ describe('errors', () => {
   });
 
   it('uses a plain-text body as the detail', async () => {
-    const server = await startServer(() => ({ status: 400, body: 'bad things', headers: { 'content-type': 'text/plain' } }));
+    const server = await startServer(() => ({
+      status: 400,
+      body: 'bad things',
+      headers: { 'content-type': 'text/plain' },
+    }));
     const { client } = harness(server);
     const err = await rejection(client.readFlow('f'));
     expect(err.message).toBe('GET /flows/f failed: 400 Bad Request: bad things');
@@ -645,7 +705,10 @@ describe('errors', () => {
   it('never puts credentials in error messages', async () => {
     const apiKey = 'pnu_supersecretkey0123456789';
     // A server that echoes the Authorization header back in its error detail.
-    const server = await startServer((req) => ({ status: 401, body: { detail: `bad credentials: ${req.headers.authorization}` } }));
+    const server = await startServer((req) => ({
+      status: 401,
+      body: { detail: `bad credentials: ${req.headers.authorization}` },
+    }));
     const { client } = harness(server, { apiKey, csrfEnabled: true });
     const errors = [
       await rejection(client.readWorkPool('p')),
@@ -661,11 +724,15 @@ describe('errors', () => {
       expect(text).not.toContain('hunter2hunter2');
       expect(text).not.toContain(Buffer.from('user:hunter2hunter2').toString('base64'));
     }
-    expect(errors[0]?.message).toBe('GET /work_pools/p failed: 401 Unauthorized: bad credentials: Bearer ***');
+    expect(errors[0]?.message).toBe(
+      'GET /work_pools/p failed: 401 Unauthorized: bad credentials: Bearer ***',
+    );
   });
 
   it('reports a success response that is not the expected JSON', async () => {
-    const server = await startServer((req) => (req.path === '/flows/a' ? { body: '{not json' } : { body: [1, 2] }));
+    const server = await startServer((req) =>
+      req.path === '/flows/a' ? { body: '{not json' } : { body: [1, 2] },
+    );
     const { client } = harness(server);
     const bad = await rejection(client.readFlow('a'));
     expect(bad.code).toBe(kernelErrorCodes.PREFECT_API);
@@ -679,7 +746,9 @@ describe('errors', () => {
 
 describe('serverInfo', () => {
   function versionServer(admin: Reply, version: Reply = { status: 404, body: { detail: 'Not Found' } }) {
-    return startServer((req) => (req.path === '/admin/version' ? admin : req.path === '/version' ? version : { status: 500 }));
+    return startServer((req) =>
+      req.path === '/admin/version' ? admin : req.path === '/version' ? version : { status: 500 },
+    );
   }
 
   it('reads a 3.x version', async () => {
@@ -725,7 +794,9 @@ describe('serverInfo', () => {
   });
 
   it('skips flow-run labels once it knows the server is 2.x', async () => {
-    const server = await startServer((req) => (req.path === '/admin/version' ? { body: '2.19.0' } : { status: 204 }));
+    const server = await startServer((req) =>
+      req.path === '/admin/version' ? { body: '2.19.0' } : { status: 204 },
+    );
     const { client } = harness(server);
     await client.serverInfo();
     await client.updateFlowRunLabels('run-1', { 'prefect.worker.name': 'w' });
@@ -741,7 +812,9 @@ describe('heartbeat', () => {
   it('returns undefined on 204', async () => {
     const server = await startServer(() => ({ status: 204 }));
     const { client } = harness(server);
-    await expect(client.heartbeat('my pool', { name: 'w1', heartbeat_interval_seconds: 30 })).resolves.toBeUndefined();
+    await expect(
+      client.heartbeat('my pool', { name: 'w1', heartbeat_interval_seconds: 30 }),
+    ).resolves.toBeUndefined();
     const [req] = server.requests;
     expect(req?.method).toBe('POST');
     expect(req?.path).toBe('/work_pools/my%20pool/workers/heartbeat');
@@ -755,20 +828,27 @@ describe('heartbeat', () => {
     await expect(
       client.heartbeat('p', { name: 'w1', heartbeat_interval_seconds: 30, return_id: true, metadata }),
     ).resolves.toBe(WORKER_ID);
-    expect(server.requests[0]?.json).toEqual({ name: 'w1', heartbeat_interval_seconds: 30, return_id: true, metadata });
+    expect(server.requests[0]?.json).toEqual({
+      name: 'w1',
+      heartbeat_interval_seconds: 30,
+      return_id: true,
+      metadata,
+    });
   });
 
   it('accepts the worker id as a JSON string', async () => {
     const server = await startServer(() => ({ body: WORKER_ID }));
     const { client } = harness(server);
-    await expect(client.heartbeat('p', { name: 'w1', heartbeat_interval_seconds: 30, return_id: true })).resolves.toBe(
-      WORKER_ID,
-    );
+    await expect(
+      client.heartbeat('p', { name: 'w1', heartbeat_interval_seconds: 30, return_id: true }),
+    ).resolves.toBe(WORKER_ID);
   });
 
   it('on 422 with return_id, warns and resends without it', async () => {
     const server = await startServer((req) =>
-      (req.json as Record<string, unknown>).return_id ? { status: 422, body: { detail: 'extra field' } } : { status: 204 },
+      (req.json as Record<string, unknown>).return_id
+        ? { status: 422, body: { detail: 'extra field' } }
+        : { status: 204 },
     );
     const { client, logger } = harness(server);
     const metadata = { integrations: [] };
@@ -812,7 +892,10 @@ describe('endpoints', () => {
     const template = { job_configuration: { command: '{{ command }}' }, variables: { properties: {} } };
     await client.createWorkPool({ name: 'p', type: 'ecs' });
     await client.createWorkPool({ name: 'p', type: 'ecs', base_job_template: template });
-    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['POST /work_pools/', 'POST /work_pools/']);
+    expect(server.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'POST /work_pools/',
+      'POST /work_pools/',
+    ]);
     expect(server.requests[0]?.json).toEqual({ name: 'p', type: 'ecs' });
     expect(server.requests[1]?.json).toEqual({ name: 'p', type: 'ecs', base_job_template: template });
   });
@@ -821,7 +904,11 @@ describe('endpoints', () => {
     const { server, client } = await recordingClient(() => ({ status: 204 }));
     const template = { job_configuration: {}, variables: { properties: {} } };
     await expect(client.updateWorkPool('p', { base_job_template: template })).resolves.toBeUndefined();
-    expect(server.requests[0]).toMatchObject({ method: 'PATCH', path: '/work_pools/p', json: { base_job_template: template } });
+    expect(server.requests[0]).toMatchObject({
+      method: 'PATCH',
+      path: '/work_pools/p',
+      json: { base_job_template: template },
+    });
   });
 
   it('getScheduledFlowRuns posts the poll body and returns the list', async () => {
@@ -829,11 +916,17 @@ describe('endpoints', () => {
     const { server, client } = await recordingClient(() => ({ body: [item] }));
     const body = { work_queue_names: [], scheduled_before: '2025-01-01 00:00:10.000000+00:00' };
     await expect(client.getScheduledFlowRuns('p', body)).resolves.toEqual([item]);
-    expect(server.requests[0]).toMatchObject({ method: 'POST', path: '/work_pools/p/get_scheduled_flow_runs', json: body });
+    expect(server.requests[0]).toMatchObject({
+      method: 'POST',
+      path: '/work_pools/p/get_scheduled_flow_runs',
+      json: body,
+    });
   });
 
   it('reads deployments, flows and flow runs', async () => {
-    const { server, client } = await recordingClient((req) => ({ body: { id: req.path.split('/').at(-1), name: 'x' } }));
+    const { server, client } = await recordingClient((req) => ({
+      body: { id: req.path.split('/').at(-1), name: 'x' },
+    }));
     await expect(client.readDeployment('d1')).resolves.toMatchObject({ id: 'd1' });
     await expect(client.readFlow('f1')).resolves.toMatchObject({ id: 'f1' });
     await expect(client.readFlowRun('r1')).resolves.toMatchObject({ id: 'r1' });
@@ -846,7 +939,10 @@ describe('endpoints', () => {
 
   it('filterFlowRuns posts the filter', async () => {
     const { server, client } = await recordingClient(() => ({ body: [] }));
-    const filter = { flow_runs: { id: { any_: ['r1'] }, state: { type: { any_: ['CANCELLING'] } } }, limit: 10 };
+    const filter = {
+      flow_runs: { id: { any_: ['r1'] }, state: { type: { any_: ['CANCELLING'] } } },
+      limit: 10,
+    };
     await expect(client.filterFlowRuns(filter)).resolves.toEqual([]);
     expect(server.requests[0]).toMatchObject({ method: 'POST', path: '/flow_runs/filter', json: filter });
   });
@@ -854,8 +950,13 @@ describe('endpoints', () => {
   it('setFlowRunState sends force=false unless told otherwise', async () => {
     const result = { status: 'ACCEPT', state: { type: 'PENDING' }, details: {} };
     const { server, client } = await recordingClient(() => ({ status: 201, body: result }));
-    await expect(client.setFlowRunState('r1', { state: { type: 'PENDING', name: 'Pending' } })).resolves.toEqual(result);
-    await client.setFlowRunState('r1', { state: { type: 'CANCELLED', name: 'Cancelled', message: 'm' }, force: true });
+    await expect(
+      client.setFlowRunState('r1', { state: { type: 'PENDING', name: 'Pending' } }),
+    ).resolves.toEqual(result);
+    await client.setFlowRunState('r1', {
+      state: { type: 'CANCELLED', name: 'Cancelled', message: 'm' },
+      force: true,
+    });
     expect(server.requests[0]).toMatchObject({
       method: 'POST',
       path: '/flow_runs/r1/set_state',
@@ -886,22 +987,37 @@ describe('endpoints', () => {
     await expect(client.readBlockDocumentByName('aws-credentials', 'my creds')).resolves.toEqual(doc);
     expect(server.requests[0]?.path).toBe('/block_documents/b1');
     expect(server.requests[0]?.query.get('include_secrets')).toBe('true');
-    expect(server.requests[1]?.path).toBe('/block_types/slug/aws-credentials/block_documents/name/my%20creds');
+    expect(server.requests[1]?.path).toBe(
+      '/block_types/slug/aws-credentials/block_documents/name/my%20creds',
+    );
     expect(server.requests[1]?.query.get('include_secrets')).toBe('true');
   });
 
   it('readVariableValue returns the value, or found=false on 404', async () => {
     const { server, client } = await recordingClient((req) =>
-      req.path === '/variables/name/cluster' ? { body: { id: 'v', name: 'cluster', value: { arn: 'x' } } } : { status: 404, body: { detail: 'Variable not found.' } },
+      req.path === '/variables/name/cluster'
+        ? { body: { id: 'v', name: 'cluster', value: { arn: 'x' } } }
+        : { status: 404, body: { detail: 'Variable not found.' } },
     );
     await expect(client.readVariableValue('cluster')).resolves.toEqual({ found: true, value: { arn: 'x' } });
     await expect(client.readVariableValue('missing')).resolves.toEqual({ found: false, value: undefined });
-    expect(server.requests.map((r) => r.path)).toEqual(['/variables/name/cluster', '/variables/name/missing']);
+    expect(server.requests.map((r) => r.path)).toEqual([
+      '/variables/name/cluster',
+      '/variables/name/missing',
+    ]);
   });
 
   it('createLogs posts the log list', async () => {
     const { server, client } = await recordingClient(() => ({ status: 201, body: null }));
-    const logs = [{ name: 'prefect.flow_runs.worker', level: 20, message: 'hi', timestamp: '2025-01-01T00:00:00Z', flow_run_id: 'r1' }];
+    const logs = [
+      {
+        name: 'prefect.flow_runs.worker',
+        level: 20,
+        message: 'hi',
+        timestamp: '2025-01-01T00:00:00Z',
+        flow_run_id: 'r1',
+      },
+    ];
     await expect(client.createLogs(logs)).resolves.toBeUndefined();
     expect(server.requests[0]).toMatchObject({ method: 'POST', path: '/logs/', json: logs });
   });
@@ -916,8 +1032,12 @@ describe('endpoints', () => {
 
 describe('formatScheduledBefore', () => {
   it("produces Python's str(datetime) form in UTC", () => {
-    expect(formatScheduledBefore(new Date('2024-03-05T07:08:09.123Z'))).toBe('2024-03-05 07:08:09.123000+00:00');
-    expect(formatScheduledBefore(new Date('2024-12-31T23:59:59.001+02:00'))).toBe('2024-12-31 21:59:59.001000+00:00');
+    expect(formatScheduledBefore(new Date('2024-03-05T07:08:09.123Z'))).toBe(
+      '2024-03-05 07:08:09.123000+00:00',
+    );
+    expect(formatScheduledBefore(new Date('2024-12-31T23:59:59.001+02:00'))).toBe(
+      '2024-12-31 21:59:59.001000+00:00',
+    );
   });
 
   it('leaves out a zero fraction, as Python does', () => {

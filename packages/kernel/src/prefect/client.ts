@@ -194,7 +194,10 @@ class OpenApiPrefectClient implements PrefectApi {
    * Runs one openapi-fetch call through the transport and turns a non-2xx response into a
    * {@link PrefectApiError}.
    */
-  private async call(opts: CallOptions | undefined, run: (fetch: ApiFetch) => Promise<RawResult>): Promise<CallResult> {
+  private async call(
+    opts: CallOptions | undefined,
+    run: (fetch: ApiFetch) => Promise<RawResult>,
+  ): Promise<CallResult> {
     const signal = opts?.signal;
     const target: { method: string; path: string; status: number | undefined } = {
       method: '',
@@ -227,7 +230,9 @@ class OpenApiPrefectClient implements PrefectApi {
       );
     }
     if (!result.response.ok) {
-      throw responseError(target.method, target.path, result.response, result.error, (s) => this.transport.redact(s));
+      throw responseError(target.method, target.path, result.response, result.error, (s) =>
+        this.transport.redact(s),
+      );
     }
     return { data: result.data, response: result.response, method: target.method, path: target.path };
   }
@@ -243,7 +248,8 @@ class OpenApiPrefectClient implements PrefectApi {
 
   /** The response as a JSON object, typed as the kernel's view of it. */
   private object<T>(r: CallResult): T {
-    if (r.data === null || typeof r.data !== 'object' || Array.isArray(r.data)) throw this.unexpected(r, 'a JSON object');
+    if (r.data === null || typeof r.data !== 'object' || Array.isArray(r.data))
+      throw this.unexpected(r, 'a JSON object');
     return r.data as T;
   }
 
@@ -297,7 +303,11 @@ class OpenApiPrefectClient implements PrefectApi {
     return this.object<WorkPool>(r);
   }
 
-  async updateWorkPool(name: string, body: { base_job_template: BaseJobTemplate }, opts?: CallOptions): Promise<void> {
+  async updateWorkPool(
+    name: string,
+    body: { base_job_template: BaseJobTemplate },
+    opts?: CallOptions,
+  ): Promise<void> {
     await this.call(opts, (fetch) =>
       this.api.PATCH('/work_pools/{name}', {
         params: { path: { name } },
@@ -310,7 +320,12 @@ class OpenApiPrefectClient implements PrefectApi {
 
   async heartbeat(
     pool: string,
-    body: { name: string; heartbeat_interval_seconds: number; return_id?: boolean; metadata?: Record<string, unknown> },
+    body: {
+      name: string;
+      heartbeat_interval_seconds: number;
+      return_id?: boolean;
+      metadata?: Record<string, unknown>;
+    },
     opts?: CallOptions,
   ): Promise<string | undefined> {
     try {
@@ -327,7 +342,12 @@ class OpenApiPrefectClient implements PrefectApi {
 
   private async sendHeartbeat(
     pool: string,
-    body: { name: string; heartbeat_interval_seconds: number; return_id?: boolean; metadata?: Record<string, unknown> },
+    body: {
+      name: string;
+      heartbeat_interval_seconds: number;
+      return_id?: boolean;
+      metadata?: Record<string, unknown>;
+    },
     opts?: CallOptions,
   ): Promise<string | undefined> {
     // `return_id` and `metadata` are Cloud extensions absent from the open-source schema.
@@ -352,23 +372,33 @@ class OpenApiPrefectClient implements PrefectApi {
     opts?: CallOptions,
   ): Promise<WorkerFlowRunResponse[]> {
     const r = await this.call(opts, (fetch) =>
-      this.api.POST('/work_pools/{name}/get_scheduled_flow_runs', { params: { path: { name: pool } }, body, fetch }),
+      this.api.POST('/work_pools/{name}/get_scheduled_flow_runs', {
+        params: { path: { name: pool } },
+        body,
+        fetch,
+      }),
     );
     return this.array<WorkerFlowRunResponse>(r);
   }
 
   async readDeployment(id: string, opts?: CallOptions): Promise<Deployment> {
-    const r = await this.call(opts, (fetch) => this.api.GET('/deployments/{id}', { params: { path: { id } }, fetch }));
+    const r = await this.call(opts, (fetch) =>
+      this.api.GET('/deployments/{id}', { params: { path: { id } }, fetch }),
+    );
     return this.object<Deployment>(r);
   }
 
   async readFlow(id: string, opts?: CallOptions): Promise<Flow> {
-    const r = await this.call(opts, (fetch) => this.api.GET('/flows/{id}', { params: { path: { id } }, fetch }));
+    const r = await this.call(opts, (fetch) =>
+      this.api.GET('/flows/{id}', { params: { path: { id } }, fetch }),
+    );
     return this.object<Flow>(r);
   }
 
   async readFlowRun(id: string, opts?: CallOptions): Promise<FlowRun> {
-    const r = await this.call(opts, (fetch) => this.api.GET('/flow_runs/{id}', { params: { path: { id } }, fetch }));
+    const r = await this.call(opts, (fetch) =>
+      this.api.GET('/flow_runs/{id}', { params: { path: { id } }, fetch }),
+    );
     return this.object<FlowRun>(r);
   }
 
@@ -397,11 +427,18 @@ class OpenApiPrefectClient implements PrefectApi {
   async updateFlowRunLabels(id: string, labels: Record<string, string>, opts?: CallOptions): Promise<void> {
     if (this.serverMajor === 2) {
       // Prefect 2 has no flow-run labels; Prefect 3's worker would fail here, we skip quietly.
-      this.logger.debug('Skipping flow-run labels: the Prefect 2 API has no labels endpoint.', { flowRunId: id });
+      this.logger.debug('Skipping flow-run labels: the Prefect 2 API has no labels endpoint.', {
+        flowRunId: id,
+      });
       return;
     }
     await this.call(opts, (fetch) =>
-      this.api.PATCH('/flow_runs/{id}/labels', { params: { path: { id } }, body: labels, parseAs: 'text', fetch }),
+      this.api.PATCH('/flow_runs/{id}/labels', {
+        params: { path: { id } },
+        body: labels,
+        parseAs: 'text',
+        fetch,
+      }),
     );
   }
 
@@ -418,15 +455,25 @@ class OpenApiPrefectClient implements PrefectApi {
 
   async readBlockDocument(id: string, opts?: CallOptions): Promise<BlockDocument> {
     const r = await this.call(opts, (fetch) =>
-      this.api.GET('/block_documents/{id}', { params: { path: { id }, query: { include_secrets: true } }, fetch }),
+      this.api.GET('/block_documents/{id}', {
+        params: { path: { id }, query: { include_secrets: true } },
+        fetch,
+      }),
     );
     return this.object<BlockDocument>(r);
   }
 
-  async readBlockDocumentByName(blockTypeSlug: string, name: string, opts?: CallOptions): Promise<BlockDocument> {
+  async readBlockDocumentByName(
+    blockTypeSlug: string,
+    name: string,
+    opts?: CallOptions,
+  ): Promise<BlockDocument> {
     const r = await this.call(opts, (fetch) =>
       this.api.GET('/block_types/slug/{slug}/block_documents/name/{block_document_name}', {
-        params: { path: { slug: blockTypeSlug, block_document_name: name }, query: { include_secrets: true } },
+        params: {
+          path: { slug: blockTypeSlug, block_document_name: name },
+          query: { include_secrets: true },
+        },
         fetch,
       }),
     );
@@ -436,9 +483,12 @@ class OpenApiPrefectClient implements PrefectApi {
   async readVariableValue(name: string, opts?: CallOptions): Promise<{ found: boolean; value: unknown }> {
     let r: CallResult;
     try {
-      r = await this.call(opts, (fetch) => this.api.GET('/variables/name/{name}', { params: { path: { name } }, fetch }));
+      r = await this.call(opts, (fetch) =>
+        this.api.GET('/variables/name/{name}', { params: { path: { name } }, fetch }),
+      );
     } catch (e) {
-      if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return { found: false, value: undefined };
+      if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND))
+        return { found: false, value: undefined };
       throw e;
     }
     return { found: true, value: this.object<{ value?: unknown }>(r).value };

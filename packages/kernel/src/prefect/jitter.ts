@@ -12,7 +12,12 @@ export type RandomSource = () => number;
  * slice [lower, upper] of the distribution's CDF. Mirrors Prefect's `poisson_interval`.
  * @public
  */
-export function poissonInterval(averageInterval: number, lower: number, upper: number, random: RandomSource): number {
+export function poissonInterval(
+  averageInterval: number,
+  lower: number,
+  upper: number,
+  random: RandomSource,
+): number {
   const u = lower + (upper - lower) * random();
   return -Math.log(Math.max(1 - u, 1e-10)) * averageInterval;
 }
@@ -36,7 +41,11 @@ function lowerClampMultiple(k: number): number {
  * for a non-positive factor; the client never calls it that way, so returning the input is the safe choice).
  * @public
  */
-export function clampedPoissonInterval(averageInterval: number, clampingFactor: number, random: RandomSource): number {
+export function clampedPoissonInterval(
+  averageInterval: number,
+  clampingFactor: number,
+  random: RandomSource,
+): number {
   if (!(averageInterval > 0) || !(clampingFactor > 0)) return averageInterval;
   const upperMultiple = 1 + clampingFactor;
   const upperBound = averageInterval * upperMultiple;
@@ -57,7 +66,12 @@ export function clampedPoissonInterval(averageInterval: number, clampingFactor: 
 export function boundedPoissonInterval(lowerBound: number, upperBound: number, random: RandomSource): number {
   const average = (lowerBound + upperBound) / 2;
   if (!(average > 0)) return lowerBound;
-  const x = poissonInterval(average, exponentialCdf(lowerBound, average), exponentialCdf(upperBound, average), random);
+  const x = poissonInterval(
+    average,
+    exponentialCdf(lowerBound, average),
+    exponentialCdf(upperBound, average),
+    random,
+  );
   // Guard against floating-point drift at the edges: the lower bound is a promise to the server.
   return Math.min(upperBound, Math.max(lowerBound, x));
 }

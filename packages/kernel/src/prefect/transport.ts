@@ -93,7 +93,14 @@ const PROTECTED_CUSTOM_HEADERS = new Set(['user-agent', 'prefect-csrf-token', 'p
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 /** httpx ConnectError equivalents: retried only after one successful connection. */
-const CONNECT_ERROR_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const CONNECT_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
 
 /**
  * Equivalents of httpx ReadTimeout, PoolTimeout, ConnectTimeout, ReadError, WriteError,
@@ -115,11 +122,12 @@ const RETRYABLE_ERROR_CODES = new Set([
 ]);
 const RETRYABLE_ERROR_MESSAGES = /socket hang up|other side closed|premature close/i;
 
-/** Reads the kernel's own version for the default User-Agent. Works from `src/prefect` and `dist/prefect`. */
+/** Reads the kernel's own version for the default User-Agent. Works from `src/prefect` and `dist/prefect`. @internal */
 export function kernelPackageVersion(): string {
   try {
     const pkg: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-    if (pkg && typeof pkg === 'object' && 'version' in pkg && typeof pkg.version === 'string') return pkg.version;
+    if (pkg && typeof pkg === 'object' && 'version' in pkg && typeof pkg.version === 'string')
+      return pkg.version;
   } catch {
     // Unreadable or bundled away: the version only decorates the User-Agent, so a placeholder is safe.
   }
@@ -171,7 +179,7 @@ function detailOf(body: unknown): string | undefined {
   return text.length > MAX_DETAIL_CHARS ? `${text.slice(0, MAX_DETAIL_CHARS)}…` : text;
 }
 
-/** Parses a body as JSON, falling back to the raw text (as openapi-fetch does for errors). */
+/** Parses a body as JSON, falling back to the raw text (as openapi-fetch does for errors). @internal */
 export function parseBodyText(text: string): unknown {
   if (!text) return undefined;
   try {
@@ -182,7 +190,7 @@ export function parseBodyText(text: string): unknown {
   }
 }
 
-/** `Retry-After`: delay-seconds or an HTTP date. Returns seconds, or undefined when absent or malformed. */
+/** `Retry-After`: delay-seconds or an HTTP date. Returns seconds, or undefined when absent or malformed. @internal */
 export function parseRetryAfter(value: string | null, now: Date): number | undefined {
   if (value === null) return undefined;
   const v = value.trim();
@@ -193,7 +201,11 @@ export function parseRetryAfter(value: string | null, now: Date): number | undef
 }
 
 /** Resolves when `promise` settles, or rejects with the abort reason as soon as `signal` aborts. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, reason: () => unknown): Promise<T> {
+function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  reason: () => unknown,
+): Promise<T> {
   if (!signal) return promise;
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(reason());
@@ -331,7 +343,8 @@ export class PrefectTransport {
   /** The request path relative to the API URL, without the query string. */
   pathOf(url: string): string {
     const { pathname } = new URL(url);
-    if (this.basePath && pathname.startsWith(this.basePath)) return pathname.slice(this.basePath.length) || '/';
+    if (this.basePath && pathname.startsWith(this.basePath))
+      return pathname.slice(this.basePath.length) || '/';
     return pathname;
   }
 
@@ -439,7 +452,8 @@ export class PrefectTransport {
     if (retryAfterSeconds !== undefined) {
       seconds = retryAfterSeconds;
       // Always wait at least what the server asked for.
-      if (seconds > 0 && jitterFactor > 0) seconds = boundedPoissonInterval(seconds, seconds * (1 + jitterFactor), random);
+      if (seconds > 0 && jitterFactor > 0)
+        seconds = boundedPoissonInterval(seconds, seconds * (1 + jitterFactor), random);
     } else {
       seconds = 2 ** tries;
       if (jitterFactor > 0) seconds = clampedPoissonInterval(seconds, jitterFactor, random);
@@ -457,19 +471,44 @@ export class PrefectTransport {
     return headers;
   }
 
-  private async attempt(req: PreparedRequest, headers: Headers, signal: AbortSignal | undefined): Promise<AttemptOutcome> {
+  /**
+   * One attempt, bounded by the caller's signal and the per-request timeout.
+   *
+   * @remarks This is `AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])` written out by hand: the
+   * worker passes one long-lived root signal to every call, and `AbortSignal.any` keeps a record per call on
+   * that signal (nodejs/node#55351), which grows for the life of the process on Node 20. Here the listener
+   * and the timer are removed as soon as the attempt ends.
+   */
+  private async attempt(
+    req: PreparedRequest,
+    headers: Headers,
+    signal: AbortSignal | undefined,
+  ): Promise<AttemptOutcome> {
     const { timeoutMs } = this.settings;
-    const timeout = timeoutMs > 0 && Number.isFinite(timeoutMs) ? AbortSignal.timeout(timeoutMs) : undefined;
-    const signals = [signal, timeout].filter((s): s is AbortSignal => s !== undefined);
-    const combined = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    const reason = () => combined?.reason;
+    const controller = new AbortController();
+    const onCallerAbort = () => controller.abort(signal?.reason);
+    if (signal?.aborted) throw abortError(signal);
+    signal?.addEventListener('abort', onCallerAbort, { once: true });
+    let timedOut = false;
+    const timer =
+      timeoutMs > 0 && Number.isFinite(timeoutMs)
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort(
+              new DOMException(`The request timed out after ${timeoutMs} ms.`, 'TimeoutError'),
+            );
+          }, timeoutMs)
+        : undefined;
+    const combined = controller.signal;
+    const reason = () => combined.reason;
     try {
-      const init: RequestInit = { method: req.method, headers, redirect: 'follow' };
+      const init: RequestInit = { method: req.method, headers, redirect: 'follow', signal: combined };
       if (req.body !== undefined) init.body = req.body.slice();
-      if (combined) init.signal = combined;
       const response = await raceAbort(this.settings.fetch(req.url, init), combined, reason);
       // Buffer the body inside the attempt so a connection dropped mid-body is retried like httpx's ReadError.
-      const bytes = NULL_BODY_STATUSES.has(response.status) ? null : await raceAbort(response.arrayBuffer(), combined, reason);
+      const bytes = NULL_BODY_STATUSES.has(response.status)
+        ? null
+        : await raceAbort(response.arrayBuffer(), combined, reason);
       return {
         kind: 'response',
         response: new Response(bytes && bytes.byteLength > 0 ? bytes : null, {
@@ -480,7 +519,7 @@ export class PrefectTransport {
       };
     } catch (error) {
       if (signal?.aborted) throw abortError(signal);
-      if (timeout?.aborted) {
+      if (timedOut) {
         return {
           kind: 'error',
           error,
@@ -490,6 +529,9 @@ export class PrefectTransport {
         };
       }
       return { kind: 'error', error, ...classifyTransportError(error, this.connectedOnce) };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCallerAbort);
     }
   }
 
@@ -520,7 +562,10 @@ export class PrefectTransport {
   private async fetchCsrfToken(): Promise<void> {
     const path = '/csrf-token';
     const url = `${this.apiUrl}${path}?client=${encodeURIComponent(this.csrfClientId)}`;
-    const res = await this.execute({ method: 'GET', url, path, body: undefined, contentType: null }, undefined);
+    const res = await this.execute(
+      { method: 'GET', url, path, body: undefined, contentType: null },
+      undefined,
+    );
     if (res.status === 404) {
       this.disableCsrf('the server has no CSRF token endpoint');
       return;

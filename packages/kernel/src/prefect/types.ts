@@ -16,7 +16,12 @@ export type StateType =
   | 'CANCELLING';
 
 /** @public */
-export const TERMINAL_STATE_TYPES: ReadonlySet<StateType> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
+export const TERMINAL_STATE_TYPES: ReadonlySet<StateType> = new Set([
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'CRASHED',
+]);
 
 /** @public */
 export interface State {
@@ -82,7 +87,12 @@ export interface Deployment {
 /** @public */
 export interface BaseJobTemplate {
   job_configuration: Record<string, unknown>;
-  variables: { type?: string; properties: Record<string, Record<string, unknown>>; required?: string[]; [k: string]: unknown };
+  variables: {
+    type?: string;
+    properties: Record<string, Record<string, unknown>>;
+    required?: string[];
+    [k: string]: unknown;
+  };
 }
 
 /** @public */

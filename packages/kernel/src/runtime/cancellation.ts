@@ -53,7 +53,9 @@ export class Canceller {
       } catch (e) {
         if (signal.aborted) return;
         // Left for the next tick: the run stays CANCELLING, so nothing is lost by retrying later.
-        this.d.logger.warn(`Could not cancel flow run '${run.id}' yet: ${(e as Error).message}`, { flowRunId: run.id });
+        this.d.logger.warn(`Could not cancel flow run '${run.id}' yet: ${(e as Error).message}`, {
+          flowRunId: run.id,
+        });
       }
     }
   }

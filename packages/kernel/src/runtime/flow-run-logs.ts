@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { LogLevel, LogMeta, Logger, Redactor } from '../logger.js';
+import type { Logger, LogLevel, LogMeta, Redactor } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
 import type { PrefectLog } from '../prefect/types.js';
 
@@ -33,7 +33,13 @@ export class FlowRunLogShipper {
         base[level](message, m);
         if (level !== 'debug') this.enqueue(flowRunId, level, message);
       };
-      return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error'), child: (m) => make(base.child(m)) };
+      return {
+        debug: emit('debug'),
+        info: emit('info'),
+        warn: emit('warn'),
+        error: emit('error'),
+        child: (m) => make(base.child(m)),
+      };
     };
     return make(local);
   }
@@ -69,7 +75,10 @@ export class FlowRunLogShipper {
       .createLogs(batch, { signal: AbortSignal.timeout(30_000) })
       .catch((e: unknown) => {
         // Losing these lines is acceptable: each was also written to the worker log.
-        this.logger.warn('Could not send worker messages to the flow run logs in Prefect.', { error: e, lines: batch.length });
+        this.logger.warn('Could not send worker messages to the flow run logs in Prefect.', {
+          error: e,
+          lines: batch.length,
+        });
       })
       .finally(() => {
         this.flushing = undefined;

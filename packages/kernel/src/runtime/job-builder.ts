@@ -1,8 +1,13 @@
 import type { JobConfiguration } from '../extension-points.js';
 import type { PrefectApi } from '../prefect/api.js';
 import type { BaseJobTemplate, Deployment, Flow, FlowRun, ServerInfo, WorkPool } from '../prefect/types.js';
-import { mergeJobVariables, renderJobConfiguration, resolveBlockReferences, resolveVariables } from '../templating/job-configuration.js';
-import { prepareForFlowRun } from '../templating/prepare.js';
+import {
+  mergeJobVariables,
+  renderJobConfiguration,
+  resolveBlockReferences,
+  resolveVariables,
+} from '../templating/job-configuration.js';
+import { defaultFlowRunCommand, prepareForFlowRun } from '../templating/prepare.js';
 
 /** Inputs of {@link buildJobConfiguration}. @internal */
 export interface BuildJobInput {
@@ -23,11 +28,6 @@ export interface BuildJobInput {
   signal: AbortSignal;
 }
 
-/** Default command by server generation: Prefect 3 images run `prefect flow-run execute`; Prefect 2 images `python -m prefect.engine`. */
-export function defaultCommandFor(server: ServerInfo): string {
-  return server.major === 2 ? 'python -m prefect.engine' : 'prefect flow-run execute';
-}
-
 /**
  * Deployment job variables: `job_variables` (Prefect 3, 2.17+) or `infra_overrides` (older Prefect 2).
  * @internal
@@ -45,7 +45,10 @@ export function deploymentJobVariables(deployment: Deployment | undefined): Reco
 export async function buildJobConfiguration(
   input: BuildJobInput,
 ): Promise<{ configuration: JobConfiguration; jobVariables: Record<string, unknown> }> {
-  const jobVariables = mergeJobVariables(deploymentJobVariables(input.deployment), (input.flowRun.job_variables ?? {}) as Record<string, unknown>);
+  const jobVariables = mergeJobVariables(
+    deploymentJobVariables(input.deployment),
+    (input.flowRun.job_variables ?? {}) as Record<string, unknown>,
+  );
   const template =
     input.workPool.base_job_template && Object.keys(input.workPool.base_job_template).length > 0
       ? (input.workPool.base_job_template as BaseJobTemplate)
@@ -53,7 +56,8 @@ export async function buildJobConfiguration(
   const rendered = renderJobConfiguration(template, jobVariables, { env: input.processEnv });
   const resolver = {
     readBlockDocument: (id: string) => input.api.readBlockDocument(id, { signal: input.signal }),
-    readBlockDocumentByName: (slug: string, name: string) => input.api.readBlockDocumentByName(slug, name, { signal: input.signal }),
+    readBlockDocumentByName: (slug: string, name: string) =>
+      input.api.readBlockDocumentByName(slug, name, { signal: input.signal }),
     readVariable: (name: string) => input.api.readVariableValue(name, { signal: input.signal }),
   };
   const withBlocks = await resolveBlockReferences(rendered, resolver);
@@ -67,7 +71,7 @@ export async function buildJobConfiguration(
     workerId: input.workerId,
     workerEnv: input.workerEnv,
     prefectVersion: input.server.version,
-    defaultCommand: defaultCommandFor(input.server),
+    defaultCommand: defaultFlowRunCommand(input.server.major),
   });
   return { configuration, jobVariables };
 }

@@ -39,9 +39,12 @@ export class PoolSync {
   async server(signal: AbortSignal): Promise<ServerInfo> {
     if (!this.state.server) {
       this.state.server = await this.api.serverInfo({ signal });
-      this.logger.info(`Connected to Prefect ${this.state.server.isCloud ? 'Cloud' : 'server'} ${this.state.server.version}.`, {
-        serverVersion: this.state.server.version,
-      });
+      this.logger.info(
+        `Connected to Prefect ${this.state.server.isCloud ? 'Cloud' : 'server'} ${this.state.server.version}.`,
+        {
+          serverVersion: this.state.server.version,
+        },
+      );
     }
     return this.state.server;
   }
@@ -71,7 +74,9 @@ export class PoolSync {
     try {
       pool = await this.api.readWorkPool(name, { signal });
       if (this.config.baseJobTemplate && !this.state.pool) {
-        this.logger.warn('Ignoring supplied base job template because the work pool already exists.', { pool: name });
+        this.logger.warn('Ignoring supplied base job template because the work pool already exists.', {
+          pool: name,
+        });
       }
     } catch (e) {
       if (!isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) throw e;
@@ -84,7 +89,9 @@ export class PoolSync {
           {
             name,
             type: this.infrastructure.type,
-            ...(this.config.baseJobTemplate ? { base_job_template: this.config.baseJobTemplate as BaseJobTemplate } : {}),
+            ...(this.config.baseJobTemplate
+              ? { base_job_template: this.config.baseJobTemplate as BaseJobTemplate }
+              : {}),
           },
           { signal },
         );
@@ -98,9 +105,12 @@ export class PoolSync {
       const template = this.defaultTemplate(server);
       await this.api.updateWorkPool(name, { base_job_template: template }, { signal });
       pool = { ...pool, base_job_template: template };
-      this.logger.info(`Work pool '${name}' had no base job template; set it to the default '${this.infrastructure.type}' template.`, {
-        pool: name,
-      });
+      this.logger.info(
+        `Work pool '${name}' had no base job template; set it to the default '${this.infrastructure.type}' template.`,
+        {
+          pool: name,
+        },
+      );
     }
     return pool;
   }

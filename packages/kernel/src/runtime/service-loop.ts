@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
-import { StevedoreError, isStevedoreError, kernelErrorCodes } from '../errors.js';
+import { isStevedoreError, kernelErrorCodes, StevedoreError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { clampedPoissonInterval } from '../prefect/jitter.js';
 
 /** Options of {@link runServiceLoop}. @public */
 export interface ServiceLoopOptions {
@@ -41,7 +42,10 @@ export function isTransientFailure(e: unknown): boolean {
  * 4xx such as a bad API key) reject at once. One success resets the count.
  * @public
  */
-export async function runServiceLoop(fn: (signal: AbortSignal) => Promise<void>, opts: ServiceLoopOptions): Promise<void> {
+export async function runServiceLoop(
+  fn: (signal: AbortSignal) => Promise<void>,
+  opts: ServiceLoopOptions,
+): Promise<void> {
   const jitter = opts.jitterRange ?? 0.3;
   const perRound = opts.failuresPerRound ?? 3;
   const maxRounds = opts.maxRounds ?? 4;
@@ -51,7 +55,8 @@ export async function runServiceLoop(fn: (signal: AbortSignal) => Promise<void>,
   while (!opts.signal.aborted) {
     try {
       await fn(opts.signal);
-      if (rounds > 0 || consecutive > 0) opts.logger.info('Resetting backoff due to successful run.', { service: opts.name });
+      if (rounds > 0 || consecutive > 0)
+        opts.logger.info('Resetting backoff due to successful run.', { service: opts.name });
       consecutive = 0;
       rounds = 0;
     } catch (e) {
@@ -67,16 +72,20 @@ export async function runServiceLoop(fn: (signal: AbortSignal) => Promise<void>,
           { service: opts.name, round: rounds },
         );
         if (rounds >= maxRounds) {
-          throw new StevedoreError(kernelErrorCodes.SERVICE_ERROR_THRESHOLD, `Service '${opts.name}' exceeded error threshold.`, {
-            cause: e,
-          });
+          throw new StevedoreError(
+            kernelErrorCodes.SERVICE_ERROR_THRESHOLD,
+            `Service '${opts.name}' exceeded error threshold.`,
+            {
+              cause: e,
+            },
+          );
         }
       }
     }
     if (opts.once) return;
     const base = opts.intervalMs();
-    // Uniform in [1-j, 1+j]×interval: the mean stays at the interval, the upper bound matches Prefect's clamp (1.3×).
-    const delay = base * (1 - jitter + 2 * jitter * random());
+    // Prefect's clamped Poisson jitter: at most (1 + j)× the interval, mean about the interval.
+    const delay = clampedPoissonInterval(base, jitter, random);
     try {
       await opts.clock.sleep(delay, opts.signal);
     } catch {

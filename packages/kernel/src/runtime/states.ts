@@ -46,7 +46,9 @@ export async function proposeCrashed(
       { signal },
     );
     if (result.status === 'ABORT') {
-      logger.debug(`Crash report for flow run '${flowRunId}' was aborted by the server: ${result.details.reason ?? ''}`);
+      logger.debug(
+        `Crash report for flow run '${flowRunId}' was aborted by the server: ${result.details.reason ?? ''}`,
+      );
       return result;
     }
     logger.info(`Reported flow run '${flowRunId}' as crashed: ${message}`);

@@ -68,11 +68,15 @@ export class Submitter {
       } catch (e) {
         if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) {
           const message = `Deployment ${flowRun.deployment_id} no longer exists, cancelled run.`;
-          runLog.warn(`Deployment ${flowRun.deployment_id} no longer exists. Flow run '${flowRun.id}' will be cancelled.`);
+          runLog.warn(
+            `Deployment ${flowRun.deployment_id} no longer exists. Flow run '${flowRun.id}' will be cancelled.`,
+          );
           await markCancelled(api, flowRun.id, flowRun.state, message, server, runLog);
           return { kind: 'cancelled', reason: message };
         }
-        runLog.error(`Failed to read deployment ${flowRun.deployment_id} of flow run '${flowRun.id}'.`, { error: e });
+        runLog.error(`Failed to read deployment ${flowRun.deployment_id} of flow run '${flowRun.id}'.`, {
+          error: e,
+        });
         return { kind: 'not-claimed', reason: (e as Error).message };
       }
     }
@@ -133,7 +137,10 @@ export class Submitter {
     }
     // Step 9: Pending named "Submitting"; any failure is ignored, as Prefect does.
     try {
-      await api.setFlowRunState(flowRun.id, { state: stateBody(flowRun.id, 'PENDING', 'Submitting', undefined, server), force: false });
+      await api.setFlowRunState(flowRun.id, {
+        state: stateBody(flowRun.id, 'PENDING', 'Submitting', undefined, server),
+        force: false,
+      });
     } catch (e) {
       logger.debug(`Could not set flow run '${flowRun.id}' to Submitting.`, { error: e });
     }
@@ -204,7 +211,10 @@ export class Submitter {
         runLog.info(
           `Aborted submission of flow run '${flowRun.id}': Server returned a non-pending state '${result.state?.type ?? 'unknown'}'`,
         );
-        return { kind: 'not', outcome: { kind: 'not-claimed', reason: `REJECT: ${result.state?.type ?? 'unknown'}` } };
+        return {
+          kind: 'not',
+          outcome: { kind: 'not-claimed', reason: `REJECT: ${result.state?.type ?? 'unknown'}` },
+        };
       }
       return { kind: 'claimed', state: result.state };
     }
@@ -228,7 +238,11 @@ export class Submitter {
     try {
       const body = stateBody(flowRun.id, 'SCHEDULED', 'Scheduled', reason, server);
       body.state_details.scheduled_time = this.d.clock.now().toISOString();
-      await this.d.api.setFlowRunState(flowRun.id, { state: body, force: true }, { signal: AbortSignal.timeout(10_000) });
+      await this.d.api.setFlowRunState(
+        flowRun.id,
+        { state: body, force: true },
+        { signal: AbortSignal.timeout(10_000) },
+      );
       runLog.warn(reason);
       return { kind: 'not-claimed', reason };
     } catch (e) {

@@ -37,7 +37,9 @@ export interface RunTrackerOptions {
 
 /** Builds the diagnosis a Crashed state carries from what the observer saw. @internal */
 export function crashMessage(change: InfrastructureStateChange | undefined): string {
-  const reason = [change?.stopCode, change?.stopReason].filter((s) => typeof s === 'string' && s.length > 0).join(': ');
+  const reason = [change?.stopCode, change?.stopReason]
+    .filter((s) => typeof s === 'string' && s.length > 0)
+    .join(': ');
   const code = change?.exitCode;
   if (typeof code === 'number' && code !== 0) {
     return `Flow run infrastructure exited with non-zero status code ${code}.${reason ? ` ${reason}` : ''}`;
@@ -110,13 +112,29 @@ export class RunTracker implements ObservationSink {
     const run = flowRunId ? this.runs.get(flowRunId) : undefined;
     if (!run) return; // not ours: ignored cheaply
     const prev = run.lastChange;
-    if (prev && typeof prev.version === 'number' && typeof change.version === 'number' && change.version < prev.version) return;
+    if (
+      prev &&
+      typeof prev.version === 'number' &&
+      typeof change.version === 'number' &&
+      change.version < prev.version
+    )
+      return;
     if (prev?.status === 'stopped' && change.status !== 'stopped') return; // stopped is final
-    if (prev && prev.status === change.status && prev.version === change.version && prev.exitCode === change.exitCode) return;
+    if (
+      prev &&
+      prev.status === change.status &&
+      prev.version === change.version &&
+      prev.exitCode === change.exitCode
+    )
+      return;
     run.lastChange = change;
     if (change.status === 'stopped' && !run.stoppedAt) {
       run.stoppedAt = this.opts.clock.now();
-      this.opts.logger.debug('Infrastructure stopped.', { flowRunId: run.flowRunId, identifier: run.identifier, change });
+      this.opts.logger.debug('Infrastructure stopped.', {
+        flowRunId: run.flowRunId,
+        identifier: run.identifier,
+        change,
+      });
     }
   }
 
@@ -124,13 +142,16 @@ export class RunTracker implements ObservationSink {
     const kind = this.kinds.get(observer) ?? 'polling';
     const before = this.health.get(observer);
     if (before && before.healthy && !health.healthy) {
-      this.opts.logger.warn(`Observer '${observer}' is unhealthy: ${health.reason ?? 'no reason given'}.`, { observer });
+      this.opts.logger.warn(`Observer '${observer}' is unhealthy: ${health.reason ?? 'no reason given'}.`, {
+        observer,
+      });
     }
     this.health.set(observer, { ...health, kind });
   }
 
   pollIntervalMs(): number {
-    for (const h of this.health.values()) if (h.kind === 'event' && h.healthy && h.coverage === 'all') return this.opts.slowPollMs;
+    for (const h of this.health.values())
+      if (h.kind === 'event' && h.healthy && h.coverage === 'all') return this.opts.slowPollMs;
     return this.opts.fastPollMs;
   }
 
@@ -144,7 +165,10 @@ export class RunTracker implements ObservationSink {
     const found = new Map<string, FlowRun>();
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
-      const runs = await this.opts.api.filterFlowRuns({ flow_runs: { id: { any_: chunk } }, limit: chunk.length }, { signal });
+      const runs = await this.opts.api.filterFlowRuns(
+        { flow_runs: { id: { any_: chunk } }, limit: chunk.length },
+        { signal },
+      );
       for (const r of runs) found.set(r.id, r);
     }
     const now = this.opts.clock.now().getTime();
@@ -179,7 +203,9 @@ export class RunTracker implements ObservationSink {
       }
       if (now - tracked.stoppedAt.getTime() < this.opts.crashGraceMs) continue;
       const message = crashMessage(tracked.lastChange);
-      log.error(`Flow run '${tracked.flowRunName}' infrastructure stopped but the run is still ${type ?? 'unknown'}.`);
+      log.error(
+        `Flow run '${tracked.flowRunName}' infrastructure stopped but the run is still ${type ?? 'unknown'}.`,
+      );
       await proposeCrashed(this.opts.api, id, message, this.opts.server(), log, signal);
       this.release(id);
     }

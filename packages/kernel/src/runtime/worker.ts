@@ -109,7 +109,9 @@ export class Worker {
   }
 
   isHealthy(): boolean {
-    return this.d.clock.now().getTime() - this.lastPolledAt.getTime() <= this.d.config.querySeconds * 30 * 1000;
+    return (
+      this.d.clock.now().getTime() - this.lastPolledAt.getTime() <= this.d.config.querySeconds * 30 * 1000
+    );
   }
 
   /** Spec §1.2 setup: one sync; a transient failure is logged and the worker keeps trying. */
@@ -148,7 +150,9 @@ export class Worker {
     for (const { flow_run: run } of responses) {
       if (this.submitting.has(run.id) || this.tracker.has(run.id)) continue;
       if (this.d.config.limit !== undefined && this.inFlight >= this.d.config.limit) {
-        this.d.logger.debug(`Flow run limit reached; ${this.inFlight} runs in flight.`, { limit: this.d.config.limit });
+        this.d.logger.debug(`Flow run limit reached; ${this.inFlight} runs in flight.`, {
+          limit: this.d.config.limit,
+        });
         break;
       }
       if (this.submitting.size >= this.d.config.submissionLimit) break;
@@ -160,7 +164,10 @@ export class Worker {
     const p = this.submitter
       .submit(run, this.shutdown.signal)
       .catch((e: unknown): SubmissionOutcome => {
-        this.d.logger.error(`Unexpected error while submitting flow run '${run.id}'.`, { error: e, flowRunId: run.id });
+        this.d.logger.error(`Unexpected error while submitting flow run '${run.id}'.`, {
+          error: e,
+          flowRunId: run.id,
+        });
         return { kind: 'crashed', message: (e as Error).message };
       })
       .then((outcome) => {
@@ -200,9 +207,18 @@ export class Worker {
         await this.drainSubmissions();
         return;
       }
-      const common = { clock: this.d.clock, logger: this.d.logger, signal: loops.signal, random: this.d.random };
+      const common = {
+        clock: this.d.clock,
+        logger: this.d.logger,
+        signal: loops.signal,
+        random: this.d.random,
+      };
       const services: Array<Promise<void>> = [
-        runServiceLoop((s) => this.pollOnce(s), { ...common, name: 'poll', intervalMs: () => this.d.config.querySeconds * 1000 }),
+        runServiceLoop((s) => this.pollOnce(s), {
+          ...common,
+          name: 'poll',
+          intervalMs: () => this.d.config.querySeconds * 1000,
+        }),
         runServiceLoop((s) => this.sync.sync(s), {
           ...common,
           name: 'sync',
@@ -266,7 +282,10 @@ export class Worker {
           () => 'timeout' as const,
           () => 'cancelled' as const,
         );
-        const outcome = await Promise.race([this.drainSubmissions().then(() => 'drained' as const), deadline]);
+        const outcome = await Promise.race([
+          this.drainSubmissions().then(() => 'drained' as const),
+          deadline,
+        ]);
         timer.abort();
         if (outcome === 'timeout') {
           this.d.logger.error(

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { StevedoreError, TemplateNotFoundError, abortError, kernelErrorCodes } from '../errors.js';
+import { abortError, kernelErrorCodes, StevedoreError, TemplateNotFoundError } from '../errors.js';
 import type { TemplateSource } from '../extension-points.js';
 import { parseTemplateDocument } from './parse.js';
 
@@ -13,7 +13,10 @@ export class FileTemplateSource implements TemplateSource {
 
   async read(uri: URL, opts: { signal: AbortSignal }): Promise<unknown> {
     if (uri.protocol !== 'file:') {
-      throw new StevedoreError(kernelErrorCodes.TEMPLATE_INVALID, `FileTemplateSource cannot read ${uri.href}: expected a file: URL.`);
+      throw new StevedoreError(
+        kernelErrorCodes.TEMPLATE_INVALID,
+        `FileTemplateSource cannot read ${uri.href}: expected a file: URL.`,
+      );
     }
     if (opts.signal.aborted) throw abortError(opts.signal);
     const path = fileURLToPath(uri);
@@ -24,13 +27,24 @@ export class FileTemplateSource implements TemplateSource {
       if (opts.signal.aborted) throw abortError(opts.signal);
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
-        throw new TemplateNotFoundError(`Template file ${path} does not exist. Check the path (relative paths are resolved from the working directory).`, { cause: e });
+        throw new TemplateNotFoundError(
+          `Template file ${path} does not exist. Check the path (relative paths are resolved from the working directory).`,
+          { cause: e },
+        );
       }
       if (code === 'EACCES' || code === 'EPERM') {
-        throw new StevedoreError(kernelErrorCodes.TEMPLATE_NOT_FOUND, `Template file ${path} cannot be read: permission denied.`, { cause: e });
+        throw new StevedoreError(
+          kernelErrorCodes.TEMPLATE_NOT_FOUND,
+          `Template file ${path} cannot be read: permission denied.`,
+          { cause: e },
+        );
       }
       if (code === 'EISDIR') {
-        throw new StevedoreError(kernelErrorCodes.TEMPLATE_INVALID, `Template ${path} is a directory: expected a JSON or YAML file.`, { cause: e });
+        throw new StevedoreError(
+          kernelErrorCodes.TEMPLATE_INVALID,
+          `Template ${path} is a directory: expected a JSON or YAML file.`,
+          { cause: e },
+        );
       }
       throw e;
     }

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { StevedoreError, kernelErrorCodes } from '../errors.js';
+import { kernelErrorCodes, StevedoreError } from '../errors.js';
 import type { TemplateSource } from '../extension-points.js';
 
 /**
@@ -21,7 +21,10 @@ export function templateReferenceToUrl(reference: string, cwd: string): URL {
 }
 
 /** @public */
-export function createTemplateLoader(sources: readonly TemplateSource[], cwd: string = process.cwd()): TemplateLoader {
+export function createTemplateLoader(
+  sources: readonly TemplateSource[],
+  cwd: string = process.cwd(),
+): TemplateLoader {
   const byScheme = new Map<string, TemplateSource>();
   for (const s of sources) if (!byScheme.has(s.scheme)) byScheme.set(s.scheme, s);
   return {
@@ -31,9 +34,13 @@ export function createTemplateLoader(sources: readonly TemplateSource[], cwd: st
       try {
         url = templateReferenceToUrl(reference, cwd);
       } catch (e) {
-        throw new StevedoreError(kernelErrorCodes.TEMPLATE_INVALID, `Template reference '${reference}' is not a path or URL.`, {
-          cause: e,
-        });
+        throw new StevedoreError(
+          kernelErrorCodes.TEMPLATE_INVALID,
+          `Template reference '${reference}' is not a path or URL.`,
+          {
+            cause: e,
+          },
+        );
       }
       const scheme = url.protocol.replace(/:$/, '');
       const source = byScheme.get(scheme);

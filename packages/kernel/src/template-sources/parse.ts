@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { StevedoreError, kernelErrorCodes } from '../errors.js';
+import { kernelErrorCodes, StevedoreError } from '../errors.js';
 
 /**
  * Parses a template document as JSON or YAML, chosen by content (JSON is valid YAML, but JSON errors
@@ -10,7 +10,10 @@ import { StevedoreError, kernelErrorCodes } from '../errors.js';
 export function parseTemplateDocument(text: string, location: string): unknown {
   const trimmed = text.replace(/^\uFEFF/, '').trim();
   if (trimmed === '') {
-    throw new StevedoreError(kernelErrorCodes.TEMPLATE_INVALID, `Template ${location} is empty: expected a JSON or YAML document.`);
+    throw new StevedoreError(
+      kernelErrorCodes.TEMPLATE_INVALID,
+      `Template ${location} is empty: expected a JSON or YAML document.`,
+    );
   }
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     try {

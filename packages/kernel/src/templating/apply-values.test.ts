@@ -14,7 +14,11 @@ interface Case {
 
 const network = { awsvpcConfiguration: { subnets: ['subnet-1'], assignPublicIp: 'ENABLED' } };
 const strategy = [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }];
-const nested = { a: { b: [{ c: 'deep' }, { c: 'second' }], 1: 'int-like' }, list: ['x', 'y', 'z'], s: 'héllo' };
+const nested = {
+  a: { b: [{ c: 'deep' }, { c: 'second' }], 1: 'int-like' },
+  list: ['x', 'y', 'z'],
+  s: 'héllo',
+};
 
 // Every case is a rule of spec §1.6 "apply_values".
 const cases: Case[] = [
@@ -27,7 +31,12 @@ const cases: Case[] = [
   { name: 'whole-string true', template: '{{ flag }}', values: { flag: true }, expected: true },
   { name: 'whole-string false', template: '{{ flag }}', values: { flag: false }, expected: false },
   { name: 'whole-string null is kept', template: '{{ name }}', values: { name: null }, expected: null },
-  { name: 'whole-string string', template: '{{ image }}', values: { image: 'prefecthq/prefect:3' }, expected: 'prefecthq/prefect:3' },
+  {
+    name: 'whole-string string',
+    template: '{{ image }}',
+    values: { image: 'prefecthq/prefect:3' },
+    expected: 'prefecthq/prefect:3',
+  },
   { name: 'whole-string missing is NotSet', template: '{{ cpu }}', values: {}, expected: NOT_SET },
   // Missing values in objects and arrays.
   {
@@ -42,8 +51,18 @@ const cases: Case[] = [
     values: { a: 1 },
     expected: [1, 'c'],
   },
-  { name: 'array of only missing items is empty', template: ['{{ a }}', '{{ b }}'], values: {}, expected: [] },
-  { name: 'object key with null value is kept', template: { name: '{{ name }}' }, values: { name: null }, expected: { name: null } },
+  {
+    name: 'array of only missing items is empty',
+    template: ['{{ a }}', '{{ b }}'],
+    values: {},
+    expected: [],
+  },
+  {
+    name: 'object key with null value is kept',
+    template: { name: '{{ name }}' },
+    values: { name: null },
+    expected: { name: null },
+  },
   {
     name: 'nested object emptied by missing values stays',
     template: { outer: { inner: '{{ x }}' } },
@@ -60,15 +79,45 @@ const cases: Case[] = [
     values: { d: { a: 1, b: [true, null] } },
     expected: "cfg: {'a': 1, 'b': [True, None]}",
   },
-  { name: 'embedded list repr with quotes', template: '{{ l }}!', values: { l: ['a', "it's"] }, expected: `['a', "it's"]!` },
-  { name: 'embedded dict repr, double quote inside', template: '<{{ d }}>', values: { d: { k: 'a"b' } }, expected: `<{'k': 'a"b'}>` },
+  {
+    name: 'embedded list repr with quotes',
+    template: '{{ l }}!',
+    values: { l: ['a', "it's"] },
+    expected: `['a', "it's"]!`,
+  },
+  {
+    name: 'embedded dict repr, double quote inside',
+    template: '<{{ d }}>',
+    values: { d: { k: 'a"b' } },
+    expected: `<{'k': 'a"b'}>`,
+  },
   { name: 'embedded float', template: '{{ x }}s', values: { x: 0.5 }, expected: '0.5s' },
   { name: 'embedded small float', template: 'eps={{ x }}', values: { x: 1e-7 }, expected: 'eps=1e-07' },
   { name: 'embedded int', template: 'n={{ n }}', values: { n: 10 }, expected: 'n=10' },
-  { name: 'embedded string as-is (str, not repr)', template: 'x{{ s }}', values: { s: "it's" }, expected: "xit's" },
-  { name: 'embedded missing becomes empty', template: 'pre-{{ nope }}-post', values: {}, expected: 'pre--post' },
-  { name: 'multiple placeholders', template: '{{ a }}-{{ b }}', values: { a: 1, b: 'two' }, expected: '1-two' },
-  { name: 'same placeholder twice is not whole-string', template: '{{ a }}{{ a }}', values: { a: 1 }, expected: '11' },
+  {
+    name: 'embedded string as-is (str, not repr)',
+    template: 'x{{ s }}',
+    values: { s: "it's" },
+    expected: "xit's",
+  },
+  {
+    name: 'embedded missing becomes empty',
+    template: 'pre-{{ nope }}-post',
+    values: {},
+    expected: 'pre--post',
+  },
+  {
+    name: 'multiple placeholders',
+    template: '{{ a }}-{{ b }}',
+    values: { a: 1, b: 'two' },
+    expected: '1-two',
+  },
+  {
+    name: 'same placeholder twice is not whole-string',
+    template: '{{ a }}{{ a }}',
+    values: { a: 1 },
+    expected: '11',
+  },
   { name: 'surrounding whitespace is text', template: ' {{ a }}', values: { a: 1 }, expected: ' 1' },
   // Whitespace variants.
   { name: 'no spaces {{x}}', template: '{{x}}', values: { x: 7 }, expected: 7 },
@@ -81,21 +130,66 @@ const cases: Case[] = [
   { name: 'int-like segment indexes a list', template: '{{ list.2 }}', values: nested, expected: 'z' },
   { name: 'negative index counts from the end', template: '{{ list[-1] }}', values: nested, expected: 'z' },
   { name: 'index out of range is missing', template: { v: '{{ list[3] }}' }, values: nested, expected: {} },
-  { name: 'int-like dict key is missing (Python int(key))', template: { v: '{{ a.1 }}' }, values: nested, expected: {} },
+  {
+    name: 'int-like dict key is missing (Python int(key))',
+    template: { v: '{{ a.1 }}' },
+    values: nested,
+    expected: {},
+  },
   { name: 'int-like segment indexes a string', template: '{{ s.1 }}', values: nested, expected: 'é' },
-  { name: 'name key on a list is missing', template: { v: '{{ list.first }}' }, values: nested, expected: {} },
-  { name: 'key path through null is missing', template: { v: '{{ a.b }}' }, values: { a: null }, expected: {} },
+  {
+    name: 'name key on a list is missing',
+    template: { v: '{{ list.first }}' },
+    values: nested,
+    expected: {},
+  },
+  {
+    name: 'key path through null is missing',
+    template: { v: '{{ a.b }}' },
+    values: { a: null },
+    expected: {},
+  },
   { name: 'hyphenated name', template: '{{ my-var }}', values: { 'my-var': 'v' }, expected: 'v' },
   { name: '$ inside a standard name', template: '{{ a$b }}', values: { a$b: 1 }, expected: 1 },
   { name: 'Unicode name', template: '{{ café }}', values: { café: 'ok' }, expected: 'ok' },
   { name: 'prototype keys are not values', template: { v: '{{ constructor }}' }, values: {}, expected: {} },
   // ENV_VAR placeholders.
-  { name: 'embedded env var', template: '{{ $HOME }}/x', values: {}, env: { HOME: '/root' }, expected: '/root/x' },
-  { name: 'whole-string env var is a string', template: '{{ $PORT }}', values: {}, env: { PORT: '8080' }, expected: '8080' },
+  {
+    name: 'embedded env var',
+    template: '{{ $HOME }}/x',
+    values: {},
+    env: { HOME: '/root' },
+    expected: '/root/x',
+  },
+  {
+    name: 'whole-string env var is a string',
+    template: '{{ $PORT }}',
+    values: {},
+    env: { PORT: '8080' },
+    expected: '8080',
+  },
   { name: 'missing whole-string env var is ""', template: '{{ $NOPE }}', values: {}, env: {}, expected: '' },
-  { name: 'undefined env entry is missing', template: 'a{{ $X }}b', values: {}, env: { X: undefined }, expected: 'ab' },
-  { name: 'leading $ are all stripped', template: '{{ $$HOME }}', values: {}, env: { HOME: '/root' }, expected: '/root' },
-  { name: 'env var is not looked up in values', template: '{{ $cpu }}', values: { cpu: 1 }, env: {}, expected: '' },
+  {
+    name: 'undefined env entry is missing',
+    template: 'a{{ $X }}b',
+    values: {},
+    env: { X: undefined },
+    expected: 'ab',
+  },
+  {
+    name: 'leading $ are all stripped',
+    template: '{{ $$HOME }}',
+    values: {},
+    env: { HOME: '/root' },
+    expected: '/root',
+  },
+  {
+    name: 'env var is not looked up in values',
+    template: '{{ $cpu }}',
+    values: { cpu: 1 },
+    env: {},
+    expected: '',
+  },
   {
     name: 'env var in an object is kept even when unset',
     template: { a: '{{ $NOPE }}' },
@@ -134,7 +228,12 @@ const cases: Case[] = [
     values: { a: '{{ b }}', b: 'B' },
     expected: '{{ b }}-B',
   },
-  { name: 'substituted text is not rendered again (whole)', template: '{{ a }}', values: { a: '{{ b }}', b: 'B' }, expected: '{{ b }}' },
+  {
+    name: 'substituted text is not rendered again (whole)',
+    template: '{{ a }}',
+    values: { a: '{{ b }}', b: 'B' },
+    expected: '{{ b }}',
+  },
   {
     name: 'substituted objects are not rendered again',
     template: '{{ a }}',
@@ -148,8 +247,18 @@ const cases: Case[] = [
   { name: 'string without placeholders untouched', template: 'plain', values: {}, expected: 'plain' },
   { name: 'malformed placeholder untouched', template: '{{ a b }}', values: { a: 1 }, expected: '{{ a b }}' },
   { name: 'empty braces untouched', template: '{{}}', values: {}, expected: '{{}}' },
-  { name: 'single closing brace is not a placeholder', template: '{{ a }', values: { a: 1 }, expected: '{{ a }' },
-  { name: 'object keys are not rendered', template: { '{{ a }}': 1 }, values: { a: 'k' }, expected: { '{{ a }}': 1 } },
+  {
+    name: 'single closing brace is not a placeholder',
+    template: '{{ a }',
+    values: { a: 1 },
+    expected: '{{ a }',
+  },
+  {
+    name: 'object keys are not rendered',
+    template: { '{{ a }}': 1 },
+    values: { a: 'k' },
+    expected: { '{{ a }}': 1 },
+  },
   {
     name: 'nested objects and arrays',
     template: { a: [{ b: '{{ x }}' }, '{{ y }}', { c: ['{{ x }}', 'lit', 3] }] },
@@ -225,7 +334,9 @@ describe('applyValues options and errors', () => {
 
 describe('findPlaceholders and getFromPath', () => {
   it('classifies placeholder kinds', () => {
-    const found = findPlaceholders('{{ a }} {{ $B }} {{ prefect.blocks.s.n }} {{ prefect.variables.v }} {{ a }}');
+    const found = findPlaceholders(
+      '{{ a }} {{ $B }} {{ prefect.blocks.s.n }} {{ prefect.variables.v }} {{ a }}',
+    );
     expect(found.map((p) => [p.name, p.kind])).toEqual([
       ['a', placeholderKinds.STANDARD],
       ['$B', placeholderKinds.ENV_VAR],
@@ -267,7 +378,12 @@ const templateArb = (names: string[]) =>
       { depthSize: 'small', withCrossShrink: true },
       fc.constantFrom(...names).map((n) => `{{ ${n} }}`),
       fc.tuple(fc.string(), fc.constantFrom(...names)).map(([s, n]) => `${s.replaceAll('{', '')}{{ ${n} }}!`),
-      fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.string().map((s) => s.replaceAll('{', ''))),
+      fc.oneof(
+        fc.integer(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.string().map((s) => s.replaceAll('{', '')),
+      ),
       fc.array(tie('node'), { maxLength: 4 }),
       fc.dictionary(varName, tie('node'), { maxKeys: 4 }),
     ),
@@ -316,7 +432,9 @@ describe('applyValues properties', () => {
             Object.fromEntries(Object.entries(template).map(([k, n]) => [k, `{{ ${n} }}`])),
             values,
           ) as Record<string, unknown>;
-          const expectedKeys = Object.keys(template).filter((k) => Object.hasOwn(values, template[k] as string));
+          const expectedKeys = Object.keys(template).filter((k) =>
+            Object.hasOwn(values, template[k] as string),
+          );
           expect(Object.keys(rendered).sort()).toEqual(expectedKeys.sort());
         },
       ),
@@ -325,10 +443,14 @@ describe('applyValues properties', () => {
 
   it('embeds str(value) for every present placeholder and "" for missing ones', () => {
     fc.assert(
-      fc.property(fc.string().map((s) => `p${s.replaceAll('{', '')}`), fc.option(fc.string(), { nil: undefined }), (prefix, v) => {
-        const values = v === undefined ? {} : { v };
-        expect(applyValues(`${prefix}{{ v }}`, values)).toBe(`${prefix}${v ?? ''}`);
-      }),
+      fc.property(
+        fc.string().map((s) => `p${s.replaceAll('{', '')}`),
+        fc.option(fc.string(), { nil: undefined }),
+        (prefix, v) => {
+          const values = v === undefined ? {} : { v };
+          expect(applyValues(`${prefix}{{ v }}`, values)).toBe(`${prefix}${v ?? ''}`);
+        },
+      ),
     );
   });
 });

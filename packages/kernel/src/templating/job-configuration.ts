@@ -415,8 +415,8 @@ export async function resolveBlockReferences(
  * Spec §1.6 "Variables": a whole-string placeholder becomes the variable's JSON value (any type), or `""`
  * when the variable does not exist; embedded in other text, each becomes Python `str(value)`, or `""`.
  * Each name is fetched once per call. Substituted text is not searched again.
- * @throws nothing of its own; resolver errors (other than "not found", reported as `found: false`) and
- * aborts propagate unchanged.
+ * @throws nothing of its own. A variable that does not exist (`found: false`, or a rejection with code
+ * `KERNEL_PREFECT_OBJECT_NOT_FOUND`) counts as missing; other resolver errors and aborts propagate unchanged.
  * @public
  */
 export async function resolveVariables(
@@ -443,7 +443,14 @@ export async function resolveVariables(
     const cached = cache.get(name);
     if (cached) return cached;
     checkAborted(signal);
-    const result = await resolver.readVariable(name);
+    let result: { found: boolean; value: unknown };
+    try {
+      result = await resolver.readVariable(name);
+    } catch (e) {
+      // A resolver that reports a 404 by rejecting instead of `found: false` means the same thing.
+      if (!isNotFound(e)) throw e;
+      result = { found: false, value: undefined };
+    }
     cache.set(name, result);
     return result;
   };

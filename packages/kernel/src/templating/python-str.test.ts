@@ -46,7 +46,10 @@ describe('pythonStringRepr', () => {
     ["it's", `"it's"`],
     ['a"b', `'a"b'`],
     [`both ' and "`, `'both \\' and "'`],
-    ['tab\there\nnl\r\u0000\u007f\u0085\u00a0\u200b\u{1f600}é\\', "'tab\\there\\nnl\\r\\x00\\x7f\\x85\\xa0\\u200b\u{1f600}é\\\\'"],
+    [
+      'tab\there\nnl\r\u0000\u007f\u0085\u00a0\u200b\u{1f600}é\\',
+      "'tab\\there\\nnl\\r\\x00\\x7f\\x85\\xa0\\u200b\u{1f600}é\\\\'",
+    ],
     ['', "''"],
     ['\u{e0001}', "'\\U000e0001'"],
   ])('%j', (s, expected) => {
@@ -62,7 +65,10 @@ describe('pythonStr', () => {
     [null, 'None'],
     [undefined, 'None'],
     [3, '3'],
-    [{ a: 1, b: [true, null], c: { d: 'x' }, e: 0.1 }, "{'a': 1, 'b': [True, None], 'c': {'d': 'x'}, 'e': 0.1}"],
+    [
+      { a: 1, b: [true, null], c: { d: 'x' }, e: 0.1 },
+      "{'a': 1, 'b': [True, None], 'c': {'d': 'x'}, 'e': 0.1}",
+    ],
     [[], '[]'],
     [{}, '{}'],
     [['a', ["it's"]], `['a', ["it's"]]`],

@@ -20,7 +20,10 @@ export interface InfrastructureFixture {
  * identifier, no launch twice for one attempt, kill semantics with the kernel's error codes, abort honoured.
  * @public
  */
-export function describeInfrastructureConformance(name: string, setup: () => Promise<InfrastructureFixture>): void {
+export function describeInfrastructureConformance(
+  name: string,
+  setup: () => Promise<InfrastructureFixture>,
+): void {
   describe(`Infrastructure conformance: ${name}`, () => {
     let f: InfrastructureFixture;
     beforeAll(async () => {
@@ -42,7 +45,9 @@ export function describeInfrastructureConformance(name: string, setup: () => Pro
     it('returns a fresh template each time', () => {
       const a = f.infrastructure.defaultBaseJobTemplate({ server });
       (a.job_configuration as Record<string, unknown>).__mutated = true;
-      expect(f.infrastructure.defaultBaseJobTemplate({ server }).job_configuration).not.toHaveProperty('__mutated');
+      expect(f.infrastructure.defaultBaseJobTemplate({ server }).job_configuration).not.toHaveProperty(
+        '__mutated',
+      );
     });
     it('submits and returns a stable identifier', async () => {
       const job = await f.makeJob();
@@ -71,13 +76,16 @@ export function describeInfrastructureConformance(name: string, setup: () => Pro
         (e: unknown) => e,
       );
       // Some providers accept a second stop of a stopped task; if they reject, it must be NOT_FOUND.
-      if (again !== undefined) expect(isStevedoreError(again, kernelErrorCodes.INFRASTRUCTURE_NOT_FOUND)).toBe(true);
+      if (again !== undefined)
+        expect(isStevedoreError(again, kernelErrorCodes.INFRASTRUCTURE_NOT_FOUND)).toBe(true);
     });
     it('reports an unknown identifier as KERNEL_INFRASTRUCTURE_NOT_FOUND or _NOT_AVAILABLE', async () => {
-      const e = await f.infrastructure.kill(f.unknownIdentifier, { signal: signal(), gracePeriodSeconds: 0 }).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
+      const e = await f.infrastructure
+        .kill(f.unknownIdentifier, { signal: signal(), gracePeriodSeconds: 0 })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
       expect(
         isStevedoreError(e, kernelErrorCodes.INFRASTRUCTURE_NOT_FOUND) ||
           isStevedoreError(e, kernelErrorCodes.INFRASTRUCTURE_NOT_AVAILABLE),

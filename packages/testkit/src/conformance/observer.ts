@@ -37,7 +37,10 @@ export class RecordingSink implements ObservationSink {
   pollIntervalMs(): number {
     return this.intervalMs;
   }
-  async waitFor(pred: (c: InfrastructureStateChange) => boolean, timeoutMs: number): Promise<InfrastructureStateChange> {
+  async waitFor(
+    pred: (c: InfrastructureStateChange) => boolean,
+    timeoutMs: number,
+  ): Promise<InfrastructureStateChange> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.changes.find(pred);
@@ -76,7 +79,10 @@ export function describeObserverConformance(name: string, setup: () => Promise<O
         const item = await f.launch();
         sink.items.push(item);
         await f.stop(item.identifier);
-        const change = await sink.waitFor((c) => c.identifier === item.identifier && c.status === 'stopped', f.timeoutMs ?? 10_000);
+        const change = await sink.waitFor(
+          (c) => c.identifier === item.identifier && c.status === 'stopped',
+          f.timeoutMs ?? 10_000,
+        );
         expect(change.status).toBe('stopped');
         expect(sink.health.some((h) => h.observer === f.observer.name)).toBe(true);
       } finally {
@@ -102,7 +108,10 @@ export function describeObserverConformance(name: string, setup: () => Promise<O
       const ac = new AbortController();
       const running = f.observer.run(new RecordingSink(), ac.signal);
       ac.abort();
-      const result = await Promise.race([running.then(() => 'done'), new Promise((r) => setTimeout(() => r('timeout'), 2_000))]);
+      const result = await Promise.race([
+        running.then(() => 'done'),
+        new Promise((r) => setTimeout(() => r('timeout'), 2_000)),
+      ]);
       expect(result).toBe('done');
     });
   });

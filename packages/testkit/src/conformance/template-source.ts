@@ -1,4 +1,4 @@
-import { type TemplateSource, isStevedoreError, kernelErrorCodes } from '@stevedore/kernel';
+import { isStevedoreError, kernelErrorCodes, type TemplateSource } from '@stevedore/kernel';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** What a template-source conformance run needs. @public */
@@ -20,7 +20,10 @@ export interface TemplateSourceFixture {
  * documents as `KERNEL_TEMPLATE_NOT_FOUND` and bad ones as `KERNEL_TEMPLATE_INVALID`, honours abort.
  * @public
  */
-export function describeTemplateSourceConformance(name: string, setup: () => Promise<TemplateSourceFixture>): void {
+export function describeTemplateSourceConformance(
+  name: string,
+  setup: () => Promise<TemplateSourceFixture>,
+): void {
   describe(`TemplateSource conformance: ${name}`, () => {
     let f: TemplateSourceFixture;
     beforeAll(async () => {

@@ -1,15 +1,15 @@
 import {
   type AnyPlugin,
   type BaseJobTemplate,
+  definePlugin,
   type FlowRunJob,
   type Infrastructure,
-  type InfrastructureStateChange,
   InfrastructureNotFoundError,
+  type InfrastructureStateChange,
+  KERNEL_VERSION,
   type ObservationSink,
   type Observer,
   StevedoreError,
-  definePlugin,
-  KERNEL_VERSION,
 } from '@stevedore/kernel';
 
 /** A submission the fake infrastructure received. @public */
@@ -99,7 +99,13 @@ export class FakeInfrastructure implements Infrastructure {
       throw new InfrastructureNotFoundError(`No fake task '${identifier}'.`);
     }
     this.killed.push(identifier);
-    this.emit({ identifier, status: 'stopped', exitCode: 143, stopCode: 'UserInitiated', stopReason: 'Killed by worker' });
+    this.emit({
+      identifier,
+      status: 'stopped',
+      exitCode: 143,
+      stopCode: 'UserInitiated',
+      stopReason: 'Killed by worker',
+    });
   }
 
   /** Flow runs submitted, by id (one entry per launched task). */

@@ -1,0 +1,223 @@
+import {
+  DescribeTaskDefinitionCommand,
+  type ECSClient,
+  RegisterTaskDefinitionCommand,
+  type RegisterTaskDefinitionCommandInput,
+  type Tag,
+} from '@aws-sdk/client-ecs';
+import type { Logger } from '@stevedore/kernel';
+import { type Doc, cloneDoc, isDoc } from './documents.js';
+import { EcsError, awsErrorInfo, ecsErrorCodes, isAwsError } from './errors.js';
+import type { EcsRetryOptions, Sleep } from './retry.js';
+import { ECS_DEFAULTS, taskDefinitionHash, taskDefinitionsEqual } from './task-definition.js';
+
+/** Tag holding a registered definition's content hash ({@link taskDefinitionHash}). @public */
+export const TASK_DEFINITION_HASH_TAG = 'stevedore.io/task-definition-hash';
+
+/** A task definition ready to run. @public */
+export interface ResolvedTaskDefinition {
+  arn: string;
+  /** The definition as ECS describes it (or as registered). */
+  taskDefinition: Doc;
+  /** True when this call registered it (drives the auto-deregister tag, spec §2.4 D.11). */
+  registered: boolean;
+}
+
+/** Options of {@link TaskDefinitionRegistry.getOrRegister}. @public */
+export interface GetOrRegisterOptions {
+  /** The reference's cache key: the deployment id, else the flow id (spec §2.4 B). */
+  cacheKey: string;
+  matchLatestRevisionInFamily: boolean;
+  autoDeregister: boolean;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** Timing and randomness of {@link TaskDefinitionRegistry}. @public */
+export interface TaskDefinitionRegistryOptions {
+  retry: Pick<EcsRetryOptions, 'registerMaxAttempts' | 'registerInitialDelayMs' | 'registerMaxDelayMs'>;
+  sleep: Sleep;
+  random: () => number;
+}
+
+interface Described {
+  taskDefinition: Doc;
+  tags: Tag[];
+}
+
+/**
+ * Finds or registers task definitions (spec §2.4 B, `_get_or_register_task_definition`), one registration per
+ * family at a time within the process, so concurrent submissions of one deployment register at most once.
+ *
+ * Lookup order:
+ * 1. the ARN cached for this deployment (or flow): reused when ACTIVE and equal — as the reference;
+ * 2. the latest ACTIVE revision of the family:
+ *    - with `match_latest_revision_in_family`: reused when equal — as the reference;
+ *    - otherwise, when `auto_deregister_task_definition` is off: reused when its `stevedore.io/task-definition-hash`
+ *      tag carries the same content hash, i.e. Stevedore registered this exact definition before;
+ * 3. RegisterTaskDefinition with the hash tag, retried with the reference's backoff.
+ *
+ * @remarks Step 2's second case is ours: the reference's cache dies with the process, so every restart and
+ * every replica registers a new revision of an unchanged definition. Reusing only what carries our own hash tag
+ * keeps the reference's "only reuse on request" promise for definitions others registered. It is skipped with
+ * auto-deregister, because the observer deregisters the definition when the task that registered it stops,
+ * which would pull it from under a run that reused it.
+ * @public
+ */
+export class TaskDefinitionRegistry {
+  private readonly cache = new Map<string, string>();
+  private readonly locks = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: TaskDefinitionRegistryOptions) {}
+
+  /** Records the ARN used for a deployment (the reference caches user-given ARNs too). */
+  remember(cacheKey: string, arn: string): void {
+    this.cache.set(cacheKey, arn);
+  }
+
+  /** Finds a reusable definition equal to `prepared`, or registers it. */
+  async getOrRegister(ecs: ECSClient, prepared: Doc, opts: GetOrRegisterOptions): Promise<ResolvedTaskDefinition> {
+    const family = typeof prepared.family === 'string' ? prepared.family : ECS_DEFAULTS.family;
+    const hash = taskDefinitionHash(prepared);
+    return this.withLock(family, opts.signal, async () => {
+      const { logger, signal } = opts;
+      const matches = (d: Described) => hashTagOf(d) === hash || taskDefinitionsEqual(prepared, d.taskDefinition);
+
+      const cached = this.cache.get(opts.cacheKey);
+      if (cached !== undefined) {
+        try {
+          const d = await describe(ecs, cached, signal);
+          if (d.taskDefinition.status === 'ACTIVE' && matches(d)) return this.reuse(opts.cacheKey, d, cached);
+          logger.debug('The cached task definition is inactive or differs; not reusing it.', { taskDefinitionArn: cached });
+        } catch (e) {
+          if (signal.aborted) throw e;
+          // A failed describe only costs a registration, as in the reference (spec §2.4 B).
+          logger.warn(`Failed to retrieve task definition for cached arn '${cached}'.`, { error: awsErrorInfo(e) });
+        }
+      }
+
+      if (opts.matchLatestRevisionInFamily || !opts.autoDeregister) {
+        try {
+          const d = await describe(ecs, family, signal);
+          const reusable = opts.matchLatestRevisionInFamily ? matches(d) : hashTagOf(d) === hash;
+          const arn = d.taskDefinition.taskDefinitionArn;
+          if (reusable && typeof arn === 'string') return this.reuse(opts.cacheKey, d, arn);
+        } catch (e) {
+          if (signal.aborted) throw e;
+          // A family that does not exist yet is the normal first-run case; any other failure costs a registration.
+          const log = opts.matchLatestRevisionInFamily ? logger.warn : logger.debug;
+          log.call(logger, `Failed to retrieve the latest task definition of family '${family}'.`, {
+            error: awsErrorInfo(e),
+          });
+        }
+      }
+
+      const registered = await this.register(ecs, prepared, hash, opts);
+      this.cache.set(opts.cacheKey, registered.arn);
+      return registered;
+    });
+  }
+
+  private reuse(cacheKey: string, d: Described, arn: string): ResolvedTaskDefinition {
+    this.cache.set(cacheKey, arn);
+    return { arn, taskDefinition: d.taskDefinition, registered: false };
+  }
+
+  private async register(
+    ecs: ECSClient,
+    prepared: Doc,
+    hash: string,
+    opts: GetOrRegisterOptions,
+  ): Promise<ResolvedTaskDefinition> {
+    const { retry, sleep, random } = this.options;
+    const payload = cloneDoc(prepared);
+    const userTags = Array.isArray(payload.tags) ? payload.tags.filter((t) => isDoc(t) && t.key !== TASK_DEFINITION_HASH_TAG) : [];
+    payload.tags = [...userTags, { key: TASK_DEFINITION_HASH_TAG, value: hash }];
+    // The payload comes from the user's template: ECS validates it, the SDK only serialises it.
+    const input = payload as unknown as RegisterTaskDefinitionCommandInput;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await ecs.send(new RegisterTaskDefinitionCommand(input), { abortSignal: opts.signal });
+        const arn = out.taskDefinition?.taskDefinitionArn;
+        if (!arn) throw new Error('RegisterTaskDefinition returned no taskDefinitionArn.');
+        return { arn, taskDefinition: (out.taskDefinition as Doc | undefined) ?? prepared, registered: true };
+      } catch (e) {
+        if (opts.signal.aborted) throw e;
+        if (attempt >= retry.registerMaxAttempts) {
+          const aws = awsErrorInfo(e);
+          throw new EcsError(
+            ecsErrorCodes.TASK_DEFINITION_REGISTRATION_FAILED,
+            `Failed to register task definition family '${String(payload.family)}' after ${attempt} attempt(s): ${aws.name}: ${aws.message}`,
+            { cause: e },
+          );
+        }
+        // Reference: any exception is retried (tenacity, spec §2.4 B).
+        const delayMs = Math.min(
+          retry.registerInitialDelayMs * 2 ** (attempt - 1) + random() * 1000,
+          retry.registerMaxDelayMs,
+        );
+        opts.logger.info(
+          `Retrying task definition registration in ${(delayMs / 1000).toFixed(2)}s (attempt ${attempt}/${retry.registerMaxAttempts})`,
+          { error: awsErrorInfo(e) },
+        );
+        await sleep(delayMs, opts.signal);
+      }
+    }
+  }
+
+  /** Runs `fn` after every earlier holder of `key` finished (a promise-chain mutex). */
+  private async withLock<T>(key: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    let release = () => {};
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = previous.then(() => mine);
+    this.locks.set(key, tail);
+    try {
+      await previous;
+      signal.throwIfAborted();
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
+
+async function describe(ecs: ECSClient, taskDefinition: string, signal: AbortSignal): Promise<Described> {
+  const out = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition, include: ['TAGS'] }), {
+    abortSignal: signal,
+  });
+  if (!out.taskDefinition) throw new Error(`DescribeTaskDefinition returned no task definition for '${taskDefinition}'.`);
+  return { taskDefinition: out.taskDefinition as Doc, tags: out.tags ?? [] };
+}
+
+function hashTagOf(d: Described): string | undefined {
+  return d.tags.find((t) => t.key === TASK_DEFINITION_HASH_TAG)?.value;
+}
+
+/**
+ * Describes the task definition named by `task_definition_arn` (spec §2.4 A, "ARN given").
+ * @throws `ECS_TASK_DEFINITION_NOT_FOUND` when ECS says it does not exist; other AWS errors as they are.
+ * @public
+ */
+export async function describeExistingTaskDefinition(
+  ecs: ECSClient,
+  taskDefinition: string,
+  signal: AbortSignal,
+): Promise<Doc> {
+  try {
+    return (await describe(ecs, taskDefinition, signal)).taskDefinition;
+  } catch (e) {
+    // ECS answers a missing definition with ClientException ("Unable to describe task definition."); anything
+    // else (access denied, throttling, abort) is not "not found" and surfaces as it is.
+    if (signal.aborted || !(isAwsError(e, 'ClientException') || isAwsError(e, 'InvalidParameterException'))) throw e;
+    const aws = awsErrorInfo(e);
+    throw new EcsError(
+      ecsErrorCodes.TASK_DEFINITION_NOT_FOUND,
+      `Task definition '${taskDefinition}' could not be described (${aws.name}: ${aws.message}). Check the task_definition_arn job variable and that it is in the worker's region.`,
+      { cause: e },
+    );
+  }
+}
