@@ -169,7 +169,6 @@ async function startCommand(
     plugins.push(...(await loadPluginPackage(pkg, io.cwd)));
   let kernel: ReturnType<typeof createKernel>;
   try {
-    if (issues.length > 0) throw new ConfigError(issues);
     kernel = createKernel({
       plugins,
       config: raw,
@@ -177,12 +176,12 @@ async function startCommand(
       processEnv: io.env,
       cwd: io.cwd,
     });
+    if (issues.length > 0) throw new ConfigError(issues);
     kernel.infrastructure();
   } catch (e) {
-    if (e instanceof ConfigError || isStevedoreError(e, kernelErrorCodes.CONFIG_INVALID)) {
-      const all =
-        e instanceof ConfigError ? [...issues.filter((i) => !e.issues.includes(i)), ...e.issues] : issues;
-      io.err(all.length > 0 ? formatConfigIssues(dedupe(all)) : (e as Error).message);
+    if (e instanceof ConfigError) {
+      // The CLI's own problems (env conversions, files) and the kernel's, all in one list.
+      io.err(formatConfigIssues(dedupe([...issues, ...e.issues])));
       return 2;
     }
     if (isStevedoreError(e)) {

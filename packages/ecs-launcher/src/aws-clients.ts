@@ -92,7 +92,9 @@ export function awsClientSettings(block: AwsCredentialsBlock): ResolvedAwsClient
   const params = block.aws_client_parameters;
   if (params.endpoint_url) settings.endpoint = params.endpoint_url;
   const ignoredParameters = Object.entries(params)
-    .filter(([k, v]) => k !== 'endpoint_url' && v !== undefined && v !== null && v !== CLIENT_PARAMETER_DEFAULTS[k])
+    .filter(
+      ([k, v]) => k !== 'endpoint_url' && v !== undefined && v !== null && v !== CLIENT_PARAMETER_DEFAULTS[k],
+    )
     .map(([k]) => k);
   return { settings, ignoredParameters };
 }
@@ -121,7 +123,10 @@ export function createEc2Client(settings: AwsClientSettings): EC2Client {
 }
 
 /** Factories building real SDK clients from each pool's `aws_credentials`. @public */
-export const defaultEcsClientSources: EcsClientSources = Object.freeze({ ecs: createEcsClient, ec2: createEc2Client });
+export const defaultEcsClientSources: EcsClientSources = Object.freeze({
+  ecs: createEcsClient,
+  ec2: createEc2Client,
+});
 
 /**
  * Caches clients per distinct settings, like the reference caches boto3 clients per credentials (spec §2.4).
@@ -163,8 +168,18 @@ function pick<C>(source: AwsClientSource<C>, cache: Map<string, C>, settings: Aw
 
 function settingsKey(s: AwsClientSettings): string {
   const c = s.credentials;
-  const secret = c ? createHash('sha256').update(`${c.secretAccessKey}\0${c.sessionToken ?? ''}`).digest('hex') : null;
-  return JSON.stringify([s.region ?? null, s.profile ?? null, s.endpoint ?? null, c?.accessKeyId ?? null, secret]);
+  const secret = c
+    ? createHash('sha256')
+        .update(`${c.secretAccessKey}\0${c.sessionToken ?? ''}`)
+        .digest('hex')
+    : null;
+  return JSON.stringify([
+    s.region ?? null,
+    s.profile ?? null,
+    s.endpoint ?? null,
+    c?.accessKeyId ?? null,
+    secret,
+  ]);
 }
 
 /**

@@ -26,7 +26,12 @@ export function loadEcsBaseJobTemplate(): BaseJobTemplate {
       { cause: e },
     );
   }
-  if (typeof parsed !== 'object' || parsed === null || !('job_configuration' in parsed) || !('variables' in parsed)) {
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    !('job_configuration' in parsed) ||
+    !('variables' in parsed)
+  ) {
     throw new EcsError(
       ecsErrorCodes.BASE_JOB_TEMPLATE_UNREADABLE,
       `The ECS base job template at ${TEMPLATE_URL.pathname} has no job_configuration or variables. Reinstall @stevedore/ecs-launcher.`,

@@ -20,8 +20,6 @@ export const ecsErrorCodes = Object.freeze({
   TASK_DEFINITION_NOT_FOUND: 'ECS_TASK_DEFINITION_NOT_FOUND',
   /** RegisterTaskDefinition failed after every attempt. */
   TASK_DEFINITION_REGISTRATION_FAILED: 'ECS_TASK_DEFINITION_REGISTRATION_FAILED',
-  /** The flow run command is not valid POSIX shell syntax (unclosed quote, dangling escape). */
-  COMMAND_INVALID: 'ECS_COMMAND_INVALID',
   /** No `vpc_id` and the region has no default VPC. */
   DEFAULT_VPC_NOT_FOUND: 'ECS_DEFAULT_VPC_NOT_FOUND',
   /** `vpc_id` names a VPC that does not exist in the region. */
@@ -72,7 +70,12 @@ export interface AwsErrorInfo {
  */
 export function awsErrorInfo(e: unknown): AwsErrorInfo {
   if (typeof e !== 'object' || e === null) return { name: 'Error', message: String(e) };
-  const rec = e as { name?: unknown; message?: unknown; $fault?: unknown; $metadata?: { requestId?: unknown } };
+  const rec = e as {
+    name?: unknown;
+    message?: unknown;
+    $fault?: unknown;
+    $metadata?: { requestId?: unknown };
+  };
   const info: AwsErrorInfo = {
     name: typeof rec.name === 'string' ? rec.name : 'Error',
     message: typeof rec.message === 'string' ? rec.message : '',

@@ -53,7 +53,8 @@ export function ignoredJobVariables(workPool: WorkPool, jobVariables: Record<str
   for (const [field, value] of Object.entries(jobConfiguration)) {
     variablesIn(value, TASK_DEFINITION_ONLY_FIELDS.includes(field) ? only : elsewhere);
   }
-  const properties = isDoc(template.variables) && isDoc(template.variables.properties) ? template.variables.properties : {};
+  const properties =
+    isDoc(template.variables) && isDoc(template.variables.properties) ? template.variables.properties : {};
   const isSet = (name: string) => {
     const given = jobVariables[name];
     if (given !== undefined && given !== null) return !isFalsy(given);

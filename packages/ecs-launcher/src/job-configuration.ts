@@ -1,4 +1,4 @@
-import type { ConfigIssue, JobConfiguration } from '@stevedore/kernel';
+import { type ConfigIssue, type JobConfiguration, pythonStr } from '@stevedore/kernel';
 import { z } from 'zod';
 import { AwsCredentialsSchema } from './aws-clients.js';
 import { isFalsy } from './documents.js';
@@ -32,19 +32,14 @@ const optionalBoolean = z.preprocess(
  * `bool`, default false. A null (a job variable explicitly set to null) also means false.
  * @remarks pydantic rejects null here; accepting it only turns a crash into the documented default.
  */
-const flag = z.preprocess((v) => (v === undefined || v === null || v === '' ? false : laxBoolean(v)), z.boolean());
+const flag = z.preprocess(
+  (v) => (v === undefined || v === null || v === '' ? false : laxBoolean(v)),
+  z.boolean(),
+);
 
 /** `dict`, default `{}` (null also gives `{}`, for the same reason as {@link flag}). */
 const dict = z.preprocess((v) => v ?? {}, z.record(z.string(), z.unknown()));
 const stringDict = z.preprocess((v) => v ?? {}, z.record(z.string(), z.string()));
-
-/** Python's `str(value)` for the scalars a rendered template can hold. */
-function pythonStr(v: unknown): string {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'boolean') return v ? 'True' : 'False';
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
-  return JSON.stringify(v);
-}
 
 /**
  * The base `env` validator coerces every non-null value to a string (spec §2.3). Null values are dropped,
@@ -93,7 +88,9 @@ export type EcsJobConfiguration = z.output<typeof EcsJobConfigurationSchema>;
 export function containerDefinitionsOf(taskDefinition: Record<string, unknown>): Record<string, unknown>[] {
   const list = taskDefinition.containerDefinitions;
   if (!Array.isArray(list)) return [];
-  return list.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null && !Array.isArray(c));
+  return list.filter(
+    (c): c is Record<string, unknown> => typeof c === 'object' && c !== null && !Array.isArray(c),
+  );
 }
 
 /**
@@ -107,7 +104,8 @@ export function containerDefinitionsOf(taskDefinition: Record<string, unknown>):
  */
 export function inferContainerName(taskDefinition: Record<string, unknown>): string | null {
   const containers = containerDefinitionsOf(taskDefinition);
-  for (const preferred of ['prefect', 'flow']) if (containers.some((c) => c.name === preferred)) return preferred;
+  for (const preferred of ['prefect', 'flow'])
+    if (containers.some((c) => c.name === preferred)) return preferred;
   const first = containers[0]?.name;
   return typeof first === 'string' && first !== '' ? first : null;
 }
@@ -129,8 +127,7 @@ export function validateEcsJobConfiguration(config: EcsJobConfiguration): Config
       path: 'task_definition',
       expected: 'a task_definition, or a task definition ARN in task_run_request.taskDefinition',
       received: 'an empty task_definition and no task_run_request.taskDefinition',
-      fix:
-        "set the task_definition_arn job variable to an existing task definition, or restore the task_definition section of the work pool's base job template",
+      fix: "set the task_definition_arn job variable to an existing task definition, or restore the task_definition section of the work pool's base job template",
     });
   }
 
@@ -146,7 +143,12 @@ export function validateEcsJobConfiguration(config: EcsJobConfiguration): Config
   }
 
   // 4. "An `execution_role_arn` must be provided to use `configure_cloudwatch_logs` or `stream_logs`."
-  if (config.configure_cloudwatch_logs && !config.execution_role_arn && !hasArn && isFalsy(config.task_definition.executionRoleArn)) {
+  if (
+    config.configure_cloudwatch_logs &&
+    !config.execution_role_arn &&
+    !hasArn &&
+    isFalsy(config.task_definition.executionRoleArn)
+  ) {
     issues.push({
       path: 'execution_role_arn',
       expected: 'an execution role when configure_cloudwatch_logs is enabled',
@@ -197,9 +199,10 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 /** Renders issues one per line: `path: expected X, got Y — fix`. @internal */
 export function formatIssues(issues: readonly ConfigIssue[]): string {
   const head = `Invalid ECS job configuration (${issues.length} problem${issues.length === 1 ? '' : 's'}):`;
-  return [head, ...issues.map((i) => `  - ${i.path || '(root)'}: expected ${i.expected}, got ${i.received} — ${i.fix}.`)].join(
-    '\n',
-  );
+  return [
+    head,
+    ...issues.map((i) => `  - ${i.path || '(root)'}: expected ${i.expected}, got ${i.received} — ${i.fix}.`),
+  ].join('\n');
 }
 
 /**
@@ -223,13 +226,17 @@ export function parseEcsJobConfiguration(configuration: JobConfiguration): EcsJo
         fix: "fix the job variable or the work pool's base job template that renders this field",
       }),
     );
-    throw new EcsError(ecsErrorCodes.JOB_CONFIGURATION_INVALID, formatIssues(issues), { details: { issues } });
+    throw new EcsError(ecsErrorCodes.JOB_CONFIGURATION_INVALID, formatIssues(issues), {
+      details: { issues },
+    });
   }
   const config = parsed.data;
   if (config.container_name === null) config.container_name = inferContainerName(config.task_definition);
   const issues = validateEcsJobConfiguration(config);
   if (issues.length > 0) {
-    throw new EcsError(ecsErrorCodes.JOB_CONFIGURATION_INVALID, formatIssues(issues), { details: { issues } });
+    throw new EcsError(ecsErrorCodes.JOB_CONFIGURATION_INVALID, formatIssues(issues), {
+      details: { issues },
+    });
   }
   if (config.prefect_api_key_secret_arn) delete config.env.PREFECT_API_KEY;
   if (config.prefect_api_auth_string_secret_arn) delete config.env.PREFECT_API_AUTH_STRING;

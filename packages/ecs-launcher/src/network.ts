@@ -11,12 +11,18 @@ import type { EcsJobConfiguration } from './job-configuration.js';
 async function findVpcs(ec2: EC2Client, vpcId: string | null, signal: AbortSignal): Promise<string[]> {
   try {
     const out = await ec2.send(
-      new DescribeVpcsCommand(vpcId ? { VpcIds: [vpcId] } : { Filters: [{ Name: 'isDefault', Values: ['true'] }] }),
+      new DescribeVpcsCommand(
+        vpcId ? { VpcIds: [vpcId] } : { Filters: [{ Name: 'isDefault', Values: ['true'] }] },
+      ),
       { abortSignal: signal },
     );
     return (out.Vpcs ?? []).map((v) => v.VpcId).filter((id): id is string => typeof id === 'string');
   } catch (e) {
-    if (!signal.aborted && (isAwsError(e, 'InvalidVpcID.NotFound') || isAwsError(e, 'InvalidVpcID.Malformed'))) return [];
+    if (
+      !signal.aborted &&
+      (isAwsError(e, 'InvalidVpcID.NotFound') || isAwsError(e, 'InvalidVpcID.Malformed'))
+    )
+      return [];
     throw e;
   }
 }
@@ -104,7 +110,9 @@ export async function customNetworkConfiguration(
     );
   }
   // The user's awsvpcConfiguration body, as given (the reference passes it through unchecked beyond subnets).
-  return { awsvpcConfiguration: networkConfiguration as NetworkConfiguration['awsvpcConfiguration'] };
+  return {
+    awsvpcConfiguration: networkConfiguration as unknown as NetworkConfiguration['awsvpcConfiguration'],
+  };
 }
 
 /**
@@ -127,6 +135,7 @@ export async function resolveNetworkConfiguration(
   if (isFalsy(config.task_run_request.networkConfiguration) && !custom) {
     return inferNetworkConfiguration(ec2(), config.vpc_id, signal);
   }
-  if (custom && config.vpc_id) return customNetworkConfiguration(ec2(), config.network_configuration, config.vpc_id, signal);
+  if (custom && config.vpc_id)
+    return customNetworkConfiguration(ec2(), config.network_configuration, config.vpc_id, signal);
   return undefined;
 }

@@ -1,7 +1,8 @@
 import { isDoc } from './documents.js';
 
 /** Names whose values are secrets (same rule as the kernel's logger): API keys, auth strings, tokens, passwords. */
-const SENSITIVE_NAME = /(api[_-]?key|auth[_-]?string|password|passwd|secret|token|credential|authorization|session)/i;
+const SENSITIVE_NAME =
+  /(api[_-]?key|auth[_-]?string|password|passwd|secret|token|credential|authorization|session)/i;
 /** ARNs of secrets are references, not secrets. */
 const ARN_NAME = /(_arn|Arn)$/;
 

@@ -7,13 +7,12 @@ import {
   type RunTaskCommandInput,
   type Task,
 } from '@aws-sdk/client-ecs';
-import type { Logger } from '@stevedore/kernel';
-import { type Doc, cloneDoc, dropNulls, isDoc, isFalsy } from './documents.js';
-import { EcsError, type EcsErrorCode, awsErrorInfo, ecsErrorCodes, isAwsError } from './errors.js';
+import { type Logger, splitCommand } from '@stevedore/kernel';
+import { cloneDoc, type Doc, dropNulls, isDoc, isFalsy } from './documents.js';
+import { awsErrorInfo, EcsError, type EcsErrorCode, ecsErrorCodes, isAwsError } from './errors.js';
 import type { EcsJobConfiguration } from './job-configuration.js';
 import { redactForLog } from './redact.js';
 import type { EcsRetryOptions, Sleep } from './retry.js';
-import { splitCommand } from './split-command.js';
 import { buildEcsTags } from './tags.js';
 import { orchestrationContainerName } from './task-definition.js';
 
@@ -33,7 +32,8 @@ export const CLIENT_TOKEN_MAX_LENGTH = 64;
  * @public
  */
 export function runTaskClientToken(attemptKey: string, round = 1): string {
-  const material = round === 1 ? `stevedore:run-task:${attemptKey}` : `stevedore:run-task:${attemptKey}#${round}`;
+  const material =
+    round === 1 ? `stevedore:run-task:${attemptKey}` : `stevedore:run-task:${attemptKey}#${round}`;
   return createHash('sha256').update(material).digest('hex');
 }
 
@@ -63,9 +63,15 @@ function toEnvironmentList(env: unknown): unknown[] {
 }
 
 function tagEntries(tags: unknown): Array<[string, string]> {
-  const list = isDoc(tags) ? Object.entries(tags).map(([key, value]) => ({ key, value })) : Array.isArray(tags) ? tags : [];
+  const list = isDoc(tags)
+    ? Object.entries(tags).map(([key, value]) => ({ key, value }))
+    : Array.isArray(tags)
+      ? tags
+      : [];
   return list
-    .filter((t): t is Doc => isDoc(t) && typeof t.key === 'string' && t.value !== null && t.value !== undefined)
+    .filter(
+      (t): t is Doc => isDoc(t) && typeof t.key === 'string' && t.value !== null && t.value !== undefined,
+    )
     .map((t) => [t.key as string, String(t.value)]);
 }
 
@@ -91,7 +97,7 @@ function tagEntries(tags: unknown): Array<[string, string]> {
  * - an empty `capacityProviderStrategy`, empty `environment` lists and null values are left out (AWS rejects
  *   nulls, and an empty strategy next to a launch type);
  * - tags follow ECS's limits (see {@link buildEcsTags}).
- * @throws `ECS_COMMAND_INVALID` when a command is not valid shell syntax.
+ * @throws `KERNEL_TEMPLATE_RENDER` (from the kernel's `splitCommand`) when a command is not valid shell syntax.
  * @public
  */
 export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): PreparedRunTaskRequest {
@@ -104,7 +110,9 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
   if (config.cluster && isFalsy(req.cluster)) req.cluster = config.cluster;
 
   // 3.
-  const compat = Array.isArray(taskDefinition.requiresCompatibilities) ? taskDefinition.requiresCompatibilities : [];
+  const compat = Array.isArray(taskDefinition.requiresCompatibilities)
+    ? taskDefinition.requiresCompatibilities
+    : [];
   if (isFalsy(req.launchType)) {
     if (compat.includes('EC2')) delete req.launchType;
     else req.launchType = 'FARGATE';
@@ -112,7 +120,8 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
 
   // 4.
   if (!isFalsy(req.capacityProviderStrategy)) {
-    if ('launchType' in req) warnings.push('Found capacityProviderStrategy. Removing launchType from task run request.');
+    if ('launchType' in req)
+      warnings.push('Found capacityProviderStrategy. Removing launchType from task run request.');
     delete req.launchType;
   } else {
     delete req.capacityProviderStrategy;
@@ -128,7 +137,9 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
   // 6–8.
   const overrides: Doc = isDoc(req.overrides) ? req.overrides : {};
   req.overrides = overrides;
-  const containerOverrides = (Array.isArray(overrides.containerOverrides) ? overrides.containerOverrides : []).filter(isDoc);
+  const containerOverrides = (
+    Array.isArray(overrides.containerOverrides) ? overrides.containerOverrides : []
+  ).filter(isDoc);
   overrides.containerOverrides = containerOverrides;
   const name = orchestrationContainerName(config);
   const first = containerOverrides[0];
@@ -153,12 +164,16 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
   const labelKeys = new Set(Object.keys(config.labels));
   const entries: Array<[string, string]> = [
     ...tagEntries(req.tags).filter(([key]) => !labelKeys.has(key)),
-    ...Object.entries(config.labels).filter((e): e is [string, string] => e[1] !== null && e[1] !== undefined),
+    ...Object.entries(config.labels).filter(
+      (e): e is [string, string] => e[1] !== null && e[1] !== undefined,
+    ),
   ];
   if (input.newlyRegistered && config.auto_deregister_task_definition) entries.push([DEREGISTER_TAG, 'true']);
   const { tags, dropped } = buildEcsTags(entries);
   if (dropped.length > 0) {
-    warnings.push(`Left out tags ECS would reject (reserved, empty or over the 50-tag limit): ${dropped.join(', ')}.`);
+    warnings.push(
+      `Left out tags ECS would reject (reserved, empty or over the 50-tag limit): ${dropped.join(', ')}.`,
+    );
   }
   if (tags.length > 0) req.tags = tags;
   else delete req.tags;
@@ -177,7 +192,8 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
   orchestration.environment = environment;
 
   // 13.
-  for (const o of containerOverrides) if (Array.isArray(o.environment) && o.environment.length === 0) delete o.environment;
+  for (const o of containerOverrides)
+    if (Array.isArray(o.environment) && o.environment.length === 0) delete o.environment;
   overrides.containerOverrides = containerOverrides.filter((o) => Object.keys(o).length > 0);
 
   // Built from the user's template: ECS validates the shape, the SDK only serialises it.
@@ -190,7 +206,10 @@ export interface RunTaskOptions {
   logger: Logger;
   /** The kernel's launch-attempt key; the source of the idempotent `clientToken`. */
   attemptKey: string;
-  retry: Pick<EcsRetryOptions, 'runTaskMaxAttempts' | 'runTaskDelayMs' | 'runTaskMinJitterMs' | 'runTaskMaxJitterMs'>;
+  retry: Pick<
+    EcsRetryOptions,
+    'runTaskMaxAttempts' | 'runTaskDelayMs' | 'runTaskMinJitterMs' | 'runTaskMaxJitterMs'
+  >;
   sleep: Sleep;
   random: () => number;
   /** `configure_cloudwatch_logs` was on (for the access-denied message). */
@@ -222,12 +241,19 @@ class NoTaskReturned extends Error {
  * `ECS_CAPACITY_PROVIDER_ERROR`, `ECS_NETWORK_CONFIGURATION_ERROR`; else `ECS_RUN_TASK_FAILED`.
  * @public
  */
-export async function runTask(ecs: ECSClient, request: RunTaskCommandInput, opts: RunTaskOptions): Promise<Task> {
+export async function runTask(
+  ecs: ECSClient,
+  request: RunTaskCommandInput,
+  opts: RunTaskOptions,
+): Promise<Task> {
   const { retry, signal } = opts;
   let round = 1;
   let lastError: unknown;
   for (let attempt = 1; attempt <= retry.runTaskMaxAttempts; attempt++) {
-    const input: RunTaskCommandInput = { ...request, clientToken: runTaskClientToken(opts.attemptKey, round) };
+    const input: RunTaskCommandInput = {
+      ...request,
+      clientToken: runTaskClientToken(opts.attemptKey, round),
+    };
     if (attempt === 1) opts.logger.debug('Preparing to run ECS task.', { request: redactForLog(input) });
     try {
       const out = await ecs.send(new RunTaskCommand(input), { abortSignal: signal });
@@ -246,9 +272,12 @@ export async function runTask(ecs: ECSClient, request: RunTaskCommandInput, opts
       lastError = e;
     }
     if (attempt < retry.runTaskMaxAttempts) {
-      const jitter = retry.runTaskMinJitterMs + opts.random() * (retry.runTaskMaxJitterMs - retry.runTaskMinJitterMs);
+      const jitter =
+        retry.runTaskMinJitterMs + opts.random() * (retry.runTaskMaxJitterMs - retry.runTaskMinJitterMs);
       const message = lastError instanceof Error ? lastError.message : String(lastError);
-      opts.logger.debug(`RunTask attempt ${attempt}/${retry.runTaskMaxAttempts} failed; retrying.`, { reason: message });
+      opts.logger.debug(`RunTask attempt ${attempt}/${retry.runTaskMaxAttempts} failed; retrying.`, {
+        reason: message,
+      });
       await opts.sleep(retry.runTaskDelayMs + jitter, signal);
     }
   }
@@ -294,7 +323,11 @@ export function runTaskError(
       true,
     );
   }
-  if (text.includes('failed to validate logger args') && text.includes('AccessDeniedException') && ctx.cloudwatchLogs) {
+  if (
+    text.includes('failed to validate logger args') &&
+    text.includes('AccessDeniedException') &&
+    ctx.cloudwatchLogs
+  ) {
     return make(
       ecsErrorCodes.CLOUDWATCH_LOGS_ACCESS_DENIED,
       'Failed to run ECS task, the attached execution role does not appear to have sufficient permissions. Ensure that the execution role provided allows: logs:CreateLogStream, logs:CreateLogGroup, logs:PutLogEvents.',
@@ -325,7 +358,10 @@ export function runTaskError(
   if (e instanceof RunTaskFailures) {
     return new EcsError(ecsErrorCodes.RUN_TASK_FAILED, e.message, {
       retryable: true,
-      details: { cluster, failures: e.failures.map((f) => ({ arn: f.arn, reason: f.reason, detail: f.detail })) },
+      details: {
+        cluster,
+        failures: e.failures.map((f) => ({ arn: f.arn, reason: f.reason, detail: f.detail })),
+      },
     });
   }
   if (e instanceof NoTaskReturned) return make(ecsErrorCodes.RUN_TASK_FAILED, e.message);

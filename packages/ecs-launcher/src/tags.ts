@@ -77,7 +77,9 @@ export function buildEcsTags(entries: Iterable<readonly [string, string]>): Buil
   let tags = [...byKey].map(([key, value]) => ({ key, value }));
   if (tags.length > ECS_TAG_LIMITS.maxTags) {
     const isPriority = (t: Tag) => PRIORITY_PREFIXES.some((p) => t.key?.startsWith(p));
-    const kept = new Set([...tags.filter(isPriority), ...tags.filter((t) => !isPriority(t))].slice(0, ECS_TAG_LIMITS.maxTags));
+    const kept = new Set(
+      [...tags.filter(isPriority), ...tags.filter((t) => !isPriority(t))].slice(0, ECS_TAG_LIMITS.maxTags),
+    );
     for (const t of tags) if (!kept.has(t)) dropped.push(t.key ?? '');
     tags = tags.filter((t) => kept.has(t));
   }

@@ -6,8 +6,8 @@ import {
   type Tag,
 } from '@aws-sdk/client-ecs';
 import type { Logger } from '@stevedore/kernel';
-import { type Doc, cloneDoc, isDoc } from './documents.js';
-import { EcsError, awsErrorInfo, ecsErrorCodes, isAwsError } from './errors.js';
+import { cloneDoc, type Doc, isDoc } from './documents.js';
+import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
 import type { EcsRetryOptions, Sleep } from './retry.js';
 import { ECS_DEFAULTS, taskDefinitionHash, taskDefinitionsEqual } from './task-definition.js';
 
@@ -76,23 +76,32 @@ export class TaskDefinitionRegistry {
   }
 
   /** Finds a reusable definition equal to `prepared`, or registers it. */
-  async getOrRegister(ecs: ECSClient, prepared: Doc, opts: GetOrRegisterOptions): Promise<ResolvedTaskDefinition> {
+  async getOrRegister(
+    ecs: ECSClient,
+    prepared: Doc,
+    opts: GetOrRegisterOptions,
+  ): Promise<ResolvedTaskDefinition> {
     const family = typeof prepared.family === 'string' ? prepared.family : ECS_DEFAULTS.family;
     const hash = taskDefinitionHash(prepared);
     return this.withLock(family, opts.signal, async () => {
       const { logger, signal } = opts;
-      const matches = (d: Described) => hashTagOf(d) === hash || taskDefinitionsEqual(prepared, d.taskDefinition);
+      const matches = (d: Described) =>
+        hashTagOf(d) === hash || taskDefinitionsEqual(prepared, d.taskDefinition);
 
       const cached = this.cache.get(opts.cacheKey);
       if (cached !== undefined) {
         try {
           const d = await describe(ecs, cached, signal);
           if (d.taskDefinition.status === 'ACTIVE' && matches(d)) return this.reuse(opts.cacheKey, d, cached);
-          logger.debug('The cached task definition is inactive or differs; not reusing it.', { taskDefinitionArn: cached });
+          logger.debug('The cached task definition is inactive or differs; not reusing it.', {
+            taskDefinitionArn: cached,
+          });
         } catch (e) {
           if (signal.aborted) throw e;
           // A failed describe only costs a registration, as in the reference (spec §2.4 B).
-          logger.warn(`Failed to retrieve task definition for cached arn '${cached}'.`, { error: awsErrorInfo(e) });
+          logger.warn(`Failed to retrieve task definition for cached arn '${cached}'.`, {
+            error: awsErrorInfo(e),
+          });
         }
       }
 
@@ -131,7 +140,9 @@ export class TaskDefinitionRegistry {
   ): Promise<ResolvedTaskDefinition> {
     const { retry, sleep, random } = this.options;
     const payload = cloneDoc(prepared);
-    const userTags = Array.isArray(payload.tags) ? payload.tags.filter((t) => isDoc(t) && t.key !== TASK_DEFINITION_HASH_TAG) : [];
+    const userTags = Array.isArray(payload.tags)
+      ? payload.tags.filter((t) => isDoc(t) && t.key !== TASK_DEFINITION_HASH_TAG)
+      : [];
     payload.tags = [...userTags, { key: TASK_DEFINITION_HASH_TAG, value: hash }];
     // The payload comes from the user's template: ECS validates it, the SDK only serialises it.
     const input = payload as unknown as RegisterTaskDefinitionCommandInput;
@@ -189,7 +200,8 @@ async function describe(ecs: ECSClient, taskDefinition: string, signal: AbortSig
   const out = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition, include: ['TAGS'] }), {
     abortSignal: signal,
   });
-  if (!out.taskDefinition) throw new Error(`DescribeTaskDefinition returned no task definition for '${taskDefinition}'.`);
+  if (!out.taskDefinition)
+    throw new Error(`DescribeTaskDefinition returned no task definition for '${taskDefinition}'.`);
   return { taskDefinition: out.taskDefinition as Doc, tags: out.tags ?? [] };
 }
 
@@ -212,7 +224,8 @@ export async function describeExistingTaskDefinition(
   } catch (e) {
     // ECS answers a missing definition with ClientException ("Unable to describe task definition."); anything
     // else (access denied, throttling, abort) is not "not found" and surfaces as it is.
-    if (signal.aborted || !(isAwsError(e, 'ClientException') || isAwsError(e, 'InvalidParameterException'))) throw e;
+    if (signal.aborted || !(isAwsError(e, 'ClientException') || isAwsError(e, 'InvalidParameterException')))
+      throw e;
     const aws = awsErrorInfo(e);
     throw new EcsError(
       ecsErrorCodes.TASK_DEFINITION_NOT_FOUND,

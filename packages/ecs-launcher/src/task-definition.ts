@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ServerInfo } from '@stevedore/kernel';
-import { type Doc, canonicalJson, cloneDoc, dropEmptyKeys, isDoc, isFalsy } from './documents.js';
+import { canonicalJson, cloneDoc, type Doc, dropEmptyKeys, isDoc, isFalsy } from './documents.js';
 import { EcsError, ecsErrorCodes } from './errors.js';
 import type { EcsJobConfiguration } from './job-configuration.js';
 
@@ -61,7 +61,11 @@ export function sanitizeFamily(name: string): string {
 }
 
 /** The generated family: `prefect_<work pool name>_<deployment id or flow id>` (spec §2.4 A.6), sanitised. @public */
-export function defaultFamily(workPoolName: string, deploymentId: string | null | undefined, flowId: string): string {
+export function defaultFamily(
+  workPoolName: string,
+  deploymentId: string | null | undefined,
+  flowId: string,
+): string {
   return sanitizeFamily(`prefect_${workPoolName}_${deploymentId || flowId}`);
 }
 
@@ -82,7 +86,7 @@ function containersOf(td: Doc): Doc[] {
   if (!Array.isArray(list)) {
     throw new EcsError(
       ecsErrorCodes.TASK_DEFINITION_INVALID,
-      'task_definition.containerDefinitions must be a list of container definitions. Fix the task_definition section of the work pool\'s base job template.',
+      "task_definition.containerDefinitions must be a list of container definitions. Fix the task_definition section of the work pool's base job template.",
     );
   }
   return list.filter(isDoc);
@@ -164,7 +168,9 @@ export function prepareTaskDefinition(config: EcsJobConfiguration, ctx: PrepareT
 
   // 4.
   if (Array.isArray(container.environment)) {
-    container.environment = container.environment.filter((e) => isDoc(e) && e.value !== null && e.value !== undefined);
+    container.environment = container.environment.filter(
+      (e) => isDoc(e) && e.value !== null && e.value !== undefined,
+    );
   }
 
   // 5.
@@ -176,7 +182,8 @@ export function prepareTaskDefinition(config: EcsJobConfiguration, ctx: PrepareT
         'awslogs-group': 'prefect',
         'awslogs-region': ctx.region,
         'awslogs-stream-prefix':
-          config.cloudwatch_logs_prefix ?? `prefect-logs_${ctx.workPoolName}_${ctx.deploymentId || ctx.flowId}`,
+          config.cloudwatch_logs_prefix ??
+          `prefect-logs_${ctx.workPoolName}_${ctx.deploymentId || ctx.flowId}`,
         ...config.cloudwatch_logs_options,
       },
     };
@@ -278,7 +285,9 @@ export function taskDefinitionsEqual(a: Doc | null | undefined, b: Doc | null | 
  * @public
  */
 export function taskDefinitionHash(taskDefinition: Doc): string {
-  return createHash('sha256').update(canonicalJson(normalizeTaskDefinition(taskDefinition))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(normalizeTaskDefinition(taskDefinition)))
+    .digest('hex');
 }
 
 function invalid(message: string): EcsError {

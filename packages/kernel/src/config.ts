@@ -20,7 +20,7 @@ export const WorkerConfigSchema = z.strictObject({
   name: z
     .string()
     .min(1)
-    .refine((s) => !/[/%]/.test(s), { message: "must not contain '/' or '%'" })
+    .refine((s) => !/[/%]/.test(s), { message: "a name without '/' or '%'" })
     .optional(),
   workQueues: z.array(z.string().min(1)).default([]),
   /** The work-pool type; must be served by an installed infrastructure (`ecs`). */
@@ -67,7 +67,7 @@ export type WorkerConfigInput = z.input<typeof WorkerConfigSchema>;
 const FIXES: Record<string, string> = {
   apiUrl:
     'set PREFECT_API_URL (or --api-url) to your Prefect API, e.g. http://127.0.0.1:4200/api; or run `stevedore sandbox`',
-  pool: 'pass --pool <work pool name> (or PREFECT_WORKER_POOL)',
+  pool: 'pass --pool <work pool name> (or set STEVEDORE_POOL)',
   name: "choose a worker name without '/' or '%' (--name)",
   limit: 'pass a whole number ≥ 1 to --limit, or leave it out for no limit',
   submissionLimit: 'pass a whole number ≥ 1 to --submission-limit',
@@ -124,11 +124,19 @@ export function zodIssuesToConfigIssues(
     if (issue.code === 'invalid_type') expected = issue.expected;
     else if (issue.code === 'invalid_value')
       expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    else if (issue.code === 'too_small')
-      expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≥ ${String(issue.minimum)}`;
-    else if (issue.code === 'too_big')
-      expected = `${issue.origin === 'string' ? 'length' : 'a value'} ≤ ${String(issue.maximum)}`;
-    else if (issue.code === 'invalid_format') expected = `a valid ${issue.format}`;
+    else if (issue.code === 'too_small' || issue.code === 'too_big') {
+      const what = issue.origin === 'string' ? 'a length' : issue.origin === 'array' ? 'a count' : 'a value';
+      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      const op =
+        issue.code === 'too_small'
+          ? issue.inclusive === false
+            ? '>'
+            : '≥'
+          : issue.inclusive === false
+            ? '<'
+            : '≤';
+      expected = `${what} ${op} ${String(bound)}`;
+    } else if (issue.code === 'invalid_format') expected = `a valid ${issue.format}`;
     out.push({
       path,
       expected,

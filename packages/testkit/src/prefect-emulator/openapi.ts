@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { JsonObject, JsonValue, PrefectMode, ValidationIssue } from './types.js';
-import { isJsonObject, parseDateTime } from './util.js';
+import { isJsonObject, isUuidLike, parseDateTime } from './util.js';
 
 /**
  * Loading and applying the Prefect OpenAPI documents.
@@ -68,8 +68,6 @@ const DATA_KEYS = new Set(['enum', 'const', 'default', 'example', 'examples', 'r
 // Canonical formats, used for responses.
 const STRICT_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const STRICT_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-// What pydantic accepts, used for requests.
-const LENIENT_UUID = /^(urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$/;
 
 function locateDocument(mode: PrefectMode, referenceDir?: string): string {
   const file = FILES[mode];
@@ -154,7 +152,7 @@ function addFormats(ajv: Ajv | Ajv2020, strict: boolean): void {
     ajv.addFormat('uuid', STRICT_UUID);
     ajv.addFormat('date-time', STRICT_DATE_TIME);
   } else {
-    ajv.addFormat('uuid', LENIENT_UUID);
+    ajv.addFormat('uuid', isUuidLike);
     ajv.addFormat('date-time', (value: string) => parseDateTime(value) !== null);
   }
   ajv.addFormat('uri', /^[A-Za-z][A-Za-z0-9+.-]*:\S*$/);

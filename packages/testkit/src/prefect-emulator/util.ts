@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { JsonObject, JsonValue, PrefectMode } from './types.js';
+import type { JsonObject, PrefectMode } from './types.js';
 
 /** A new lowercase, hyphenated UUID (version 4), as the server generates. */
 export function newId(): string {
   return randomUUID();
+}
+
+const UUID_LIKE = /^(urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$/;
+
+/** What pydantic accepts as a UUID: any case, with or without hyphens, braces or a `urn:uuid:` prefix. */
+export function isUuidLike(value: string): boolean {
+  return UUID_LIKE.test(value);
 }
 
 export function isJsonObject(value: unknown): value is JsonObject {
@@ -136,8 +143,4 @@ export function sleep(ms: number): Promise<void> {
 /** Title-cases a state type the way Prefect names states by default (`CANCELLING` -> `Cancelling`). */
 export function defaultStateName(type: string): string {
   return type.charAt(0) + type.slice(1).toLowerCase();
-}
-
-export function jsonEquals(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }

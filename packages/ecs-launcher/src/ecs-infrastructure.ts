@@ -1,0 +1,317 @@
+import { StopTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  type BaseJobTemplate,
+  type FlowRunJob,
+  type Infrastructure,
+  InfrastructureNotAvailableError,
+  InfrastructureNotFoundError,
+  type JobConfiguration,
+  type Logger,
+  nullLogger,
+  type ServerInfo,
+  type SubmitResult,
+  type TemplateContext,
+} from '@stevedore/kernel';
+import {
+  AwsClientPool,
+  type AwsClientSettings,
+  AwsCredentialsSchema,
+  awsClientSettings,
+  clientRegion,
+  defaultEcsClientSources,
+  type EcsClientSources,
+} from './aws-clients.js';
+import { loadEcsBaseJobTemplate } from './base-job-template.js';
+import { type Doc, isFalsy } from './documents.js';
+import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
+import { ignoredJobVariables } from './ignored-variables.js';
+import { type EcsJobConfiguration, parseEcsJobConfiguration } from './job-configuration.js';
+import { resolveNetworkConfiguration } from './network.js';
+import { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Sleep } from './retry.js';
+import { prepareRunTaskRequest, runTask } from './run-task.js';
+import { defaultPrefectImage, prepareTaskDefinition, validateTaskDefinition } from './task-definition.js';
+import { describeExistingTaskDefinition, TaskDefinitionRegistry } from './task-definition-registry.js';
+
+/** The reason StopTask records; the reference's text, kept for anyone filtering on it (spec §2.5). @public */
+export const STOP_TASK_REASON = 'Stopped by Prefect worker';
+
+/** Options of {@link EcsInfrastructure}. All optional. @public */
+export interface EcsInfrastructureOptions {
+  /** Worker-level logger, for what happens outside a flow run (kill). Submissions log to `job.runLogger`. */
+  logger?: Logger;
+  /** Image for the Prefect container when nothing sets one. Default: {@link defaultPrefectImage}. */
+  defaultImage?: (server: ServerInfo) => string;
+  /** RunTask / RegisterTaskDefinition retry timing. Default: the reference's ({@link defaultEcsRetryOptions}). */
+  retry?: Partial<EcsRetryOptions>;
+  /** For tests: the wait between retries. */
+  sleep?: Sleep;
+  /** For tests: the jitter source, in [0, 1). */
+  random?: () => number;
+}
+
+/**
+ * Splits an infrastructure identifier `<cluster>::<task arn>` on the first `::` (spec §2.5 step 1).
+ * @throws `ECS_IDENTIFIER_INVALID`
+ * @public
+ */
+export function parseEcsIdentifier(identifier: string): { cluster: string; taskArn: string } {
+  const at = identifier.indexOf('::');
+  const cluster = at < 0 ? '' : identifier.slice(0, at);
+  const taskArn = at < 0 ? '' : identifier.slice(at + 2);
+  if (cluster === '' || taskArn === '') {
+    throw new EcsError(
+      ecsErrorCodes.IDENTIFIER_INVALID,
+      `'${identifier}' is not an ECS infrastructure identifier; expected '<cluster>::<task arn>'.`,
+    );
+  }
+  return { cluster, taskArn };
+}
+
+/** `arn:aws:ecs:<region>:<account>:cluster/<name>` → its parts; a plain name → just the name. */
+function parseEcsArn(value: string): { region?: string; name: string } {
+  const m = /^arn:[^:]+:ecs:([^:]*):[^:]*:[a-z-]+\/(.+)$/.exec(value);
+  if (!m) return { name: value };
+  return { region: m[1] || undefined, name: m[2] ?? value };
+}
+
+function sameCluster(a: string, b: string): boolean {
+  if (a === b) return true;
+  const x = parseEcsArn(a);
+  const y = parseEcsArn(b);
+  return x.name === y.name && (x.region === undefined || y.region === undefined || x.region === y.region);
+}
+
+/**
+ * The `ecs` work-pool type: launches each flow run as an ECS task, the way prefect-aws's `ECSWorker` does
+ * (spec §2), and stops it on cancellation.
+ *
+ * `submit` validates the configuration, builds or reuses the task definition, settles the network, calls
+ * RunTask and returns `cluster::task_arn`. It does not wait for the task: observers report its state.
+ *
+ * AWS clients come from `clients`: instances are used as they are; factories are called once per distinct
+ * `aws_credentials` block (region, profile, keys, endpoint). The default factories build real SDK clients and,
+ * without an `aws_credentials` block, leave everything to the SDK's standard chain.
+ * @public
+ */
+export class EcsInfrastructure implements Infrastructure {
+  readonly type = 'ecs';
+  private readonly clients: AwsClientPool;
+  private readonly registry: TaskDefinitionRegistry;
+  private readonly logger: Logger;
+  private readonly defaultImage: (server: ServerInfo) => string;
+  private readonly retry: EcsRetryOptions;
+  private readonly sleep: Sleep;
+  private readonly random: () => number;
+  private template: BaseJobTemplate | undefined;
+
+  constructor(clients: EcsClientSources = defaultEcsClientSources, options: EcsInfrastructureOptions = {}) {
+    this.clients = new AwsClientPool(clients);
+    this.logger = options.logger ?? nullLogger;
+    this.defaultImage = options.defaultImage ?? defaultPrefectImage;
+    this.retry = { ...defaultEcsRetryOptions, ...options.retry };
+    this.sleep = options.sleep ?? abortableSleep;
+    this.random = options.random ?? Math.random;
+    this.registry = new TaskDefinitionRegistry({ retry: this.retry, sleep: this.sleep, random: this.random });
+  }
+
+  /** The prefect-aws `ecs` base job template, unchanged (a fresh copy per call). */
+  defaultBaseJobTemplate(_ctx: TemplateContext): BaseJobTemplate {
+    this.template ??= loadEcsBaseJobTemplate();
+    return structuredClone(this.template);
+  }
+
+  /**
+   * Launches the flow run as an ECS task.
+   * @throws `ECS_*` errors (see the README's table); AWS errors outside the reference's rewrites as they are.
+   */
+  async submit(job: FlowRunJob, opts: { signal: AbortSignal }): Promise<SubmitResult> {
+    const { signal } = opts;
+    signal.throwIfAborted();
+    const logger = job.runLogger;
+    const config = parseEcsJobConfiguration(job.configuration);
+    const settings = this.settingsFor(config, logger);
+    const ecs = this.clients.ecs(settings);
+    const cacheKey = job.flowRun.deployment_id || job.flowRun.flow_id;
+
+    let taskDefinitionArn: string;
+    let taskDefinition: Doc;
+    let newlyRegistered = false;
+    const givenArn = config.task_run_request.taskDefinition;
+    if (!isFalsy(givenArn)) {
+      taskDefinitionArn = String(givenArn);
+      taskDefinition = await describeExistingTaskDefinition(ecs, taskDefinitionArn, signal);
+      this.reportIgnoredVariables(job, config, logger);
+      this.registry.remember(cacheKey, taskDefinitionArn);
+    } else {
+      const prepared = prepareTaskDefinition(config, {
+        region: config.configure_cloudwatch_logs ? await clientRegion(ecs) : undefined,
+        workPoolName: job.workPool.name,
+        deploymentId: job.flowRun.deployment_id,
+        flowId: job.flowRun.flow_id,
+        defaultImage: this.defaultImage(job.server),
+      });
+      // Validated before registering (the reference validates after), so an unusable definition is never registered.
+      validateTaskDefinition(prepared, config);
+      const resolved = await this.registry.getOrRegister(ecs, prepared, {
+        cacheKey,
+        matchLatestRevisionInFamily: config.match_latest_revision_in_family,
+        autoDeregister: config.auto_deregister_task_definition,
+        logger,
+        signal,
+      });
+      taskDefinitionArn = resolved.arn;
+      taskDefinition = resolved.taskDefinition;
+      newlyRegistered = resolved.registered;
+    }
+    validateTaskDefinition(taskDefinition, config);
+    logger.info(`Using ECS task definition '${taskDefinitionArn}'...`, {
+      taskDefinitionArn,
+      newlyRegistered,
+    });
+
+    const networkConfiguration = await resolveNetworkConfiguration(
+      () => this.clients.ec2(settings),
+      config,
+      taskDefinition,
+      signal,
+    );
+    const { request, warnings } = prepareRunTaskRequest({
+      config,
+      taskDefinition,
+      taskDefinitionArn,
+      networkConfiguration,
+      newlyRegistered,
+    });
+    for (const warning of warnings) logger.warn(warning);
+
+    const task = await runTask(ecs, request, {
+      signal,
+      logger,
+      attemptKey: job.attemptKey,
+      retry: this.retry,
+      sleep: this.sleep,
+      random: this.random,
+      cloudwatchLogs: config.configure_cloudwatch_logs === true,
+    });
+    const cluster = config.cluster ?? task.clusterArn;
+    if (!task.taskArn || !cluster) {
+      throw new EcsError(
+        ecsErrorCodes.RUN_TASK_FAILED,
+        'RunTask returned a task without taskArn or clusterArn.',
+      );
+    }
+    logger.info(`Created ECS task '${task.taskArn}'`, { taskArn: task.taskArn, cluster });
+    // spec §1.8: the configured cluster exactly as given (name or ARN), else the cluster ARN ECS returned.
+    return { identifier: `${cluster}::${task.taskArn}` };
+  }
+
+  /**
+   * Stops the task behind `cluster::task_arn` (spec §2.5). `gracePeriodSeconds` is not used: ECS sends SIGTERM,
+   * then SIGKILL after the container's `stopTimeout`.
+   *
+   * @throws `KERNEL_INFRASTRUCTURE_NOT_FOUND` when ECS says the task does not exist (`InvalidParameterException`,
+   * as the reference maps it); `KERNEL_INFRASTRUCTURE_NOT_AVAILABLE` when the task is in another cluster than the
+   * configured one, in another region than the client's, in a cluster this account cannot see, or access is
+   * denied; `ECS_IDENTIFIER_INVALID`; `ECS_STOP_TASK_FAILED` otherwise.
+   */
+  async kill(
+    identifier: string,
+    opts: { signal: AbortSignal; gracePeriodSeconds: number; configuration?: JobConfiguration },
+  ): Promise<void> {
+    const { signal } = opts;
+    signal.throwIfAborted();
+    const { cluster, taskArn } = parseEcsIdentifier(identifier);
+    const { settings, configuredCluster } = this.killSettings(opts.configuration);
+    if (configuredCluster && !sameCluster(configuredCluster, cluster)) {
+      throw new InfrastructureNotAvailableError(
+        `Unable to stop ECS task '${taskArn}': this work pool is configured for cluster '${configuredCluster}' but the task runs in cluster '${cluster}'.`,
+        { details: { cluster, configuredCluster, taskArn } },
+      );
+    }
+    const ecs = this.clients.ecs(settings);
+    const taskRegion = parseEcsArn(taskArn).region ?? parseEcsArn(cluster).region;
+    const region = taskRegion ? await clientRegion(ecs) : undefined;
+    if (taskRegion && region && taskRegion !== region) {
+      throw new InfrastructureNotAvailableError(
+        `Unable to stop ECS task '${taskArn}': it runs in region '${taskRegion}' but this worker's ECS client uses '${region}'.`,
+        { details: { cluster, taskArn, region } },
+      );
+    }
+    try {
+      await ecs.send(new StopTaskCommand({ cluster, task: taskArn, reason: STOP_TASK_REASON }), {
+        abortSignal: signal,
+      });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      if (isAwsError(e, 'InvalidParameterException')) {
+        throw new InfrastructureNotFoundError(`ECS task '${taskArn}' not found in cluster '${cluster}'`, {
+          cause: e,
+          details: { cluster, taskArn, aws: awsErrorInfo(e) },
+        });
+      }
+      if (isAwsError(e, 'ClusterNotFoundException') || isAwsError(e, 'AccessDeniedException')) {
+        throw new InfrastructureNotAvailableError(
+          `Unable to stop ECS task '${taskArn}': ${awsErrorInfo(e).name} for cluster '${cluster}' with this worker's AWS credentials.`,
+          { cause: e, details: { cluster, taskArn, aws: awsErrorInfo(e) } },
+        );
+      }
+      const aws = awsErrorInfo(e);
+      throw new EcsError(
+        ecsErrorCodes.STOP_TASK_FAILED,
+        `Failed to stop ECS task '${taskArn}': ${aws.name}: ${aws.message}`,
+        {
+          cause: e,
+          retryable: aws.fault === 'server',
+        },
+      );
+    }
+    this.logger.info(`Stopped ECS task '${taskArn}' in cluster '${cluster}'`, { cluster, taskArn });
+  }
+
+  /** Destroys the AWS clients this infrastructure built from factories. Idempotent. */
+  async stop(): Promise<void> {
+    this.clients.destroy();
+  }
+
+  private settingsFor(config: EcsJobConfiguration, logger: Logger): AwsClientSettings {
+    const { settings, ignoredParameters } = awsClientSettings(config.aws_credentials);
+    if (ignoredParameters.length > 0) {
+      logger.warn(
+        `These aws_credentials.aws_client_parameters have no effect in this worker and are ignored: ${ignoredParameters.join(', ')}.`,
+      );
+    }
+    return settings;
+  }
+
+  /** Credentials and cluster from a kill's configuration; only these two fields matter for StopTask. */
+  private killSettings(configuration: JobConfiguration | undefined): {
+    settings: AwsClientSettings;
+    configuredCluster: string | null;
+  } {
+    if (!configuration) return { settings: {}, configuredCluster: null };
+    const cluster =
+      typeof configuration.cluster === 'string' && configuration.cluster !== ''
+        ? configuration.cluster
+        : null;
+    const block = AwsCredentialsSchema.nullish().safeParse(configuration.aws_credentials);
+    if (!block.success || !block.data) return { settings: {}, configuredCluster: cluster };
+    return { settings: awsClientSettings(block.data).settings, configuredCluster: cluster };
+  }
+
+  private reportIgnoredVariables(job: FlowRunJob, config: EcsJobConfiguration, logger: Logger): void {
+    const ignored = ignoredJobVariables(job.workPool, job.jobVariables);
+    const head = 'Skipping task definition construction since a task definition ARN is provided.';
+    if (ignored.length === 0) {
+      logger.info(head, { taskDefinitionArn: config.task_run_request.taskDefinition });
+      return;
+    }
+    let message = `${head} These job variables only shape a task definition the worker would build, so they are ignored: ${ignored.join(', ')}.`;
+    const secrets = ['prefect_api_key_secret_arn', 'prefect_api_auth_string_secret_arn'].filter((v) =>
+      ignored.includes(v),
+    );
+    if (secrets.length > 0) {
+      message += ` With ${secrets.join(' and ')} set, the matching PREFECT_API_* variable is left out of the task's environment, so the existing task definition must provide it as a container secret.`;
+    }
+    logger.warn(message, { ignoredJobVariables: ignored });
+  }
+}
