@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { EcsError, ecsErrorCodes } from './errors.js';
 
 const optionalString = z
-  .union([z.string(), z.null(), z.undefined()])
+  .string()
+  .nullish()
   .transform((v) => (v === undefined || v === null || v === '' ? null : v));
 
 /**

@@ -125,7 +125,16 @@ export class EcsInfrastructure implements Infrastructure {
    * @throws `ECS_*` errors (see the README's table); AWS errors outside the reference's rewrites as they are.
    */
   async submit(job: FlowRunJob, opts: { signal: AbortSignal }): Promise<SubmitResult> {
-    const { signal } = opts;
+    try {
+      return await this.launch(job, opts.signal);
+    } catch (e) {
+      // The SDK rejects an aborted call with its own AbortError; callers expect the signal's reason.
+      opts.signal.throwIfAborted();
+      throw e;
+    }
+  }
+
+  private async launch(job: FlowRunJob, signal: AbortSignal): Promise<SubmitResult> {
     signal.throwIfAborted();
     const logger = job.runLogger;
     const config = parseEcsJobConfiguration(job.configuration);
@@ -242,7 +251,7 @@ export class EcsInfrastructure implements Infrastructure {
         abortSignal: signal,
       });
     } catch (e) {
-      if (signal.aborted) throw e;
+      signal.throwIfAborted();
       if (isAwsError(e, 'InvalidParameterException')) {
         throw new InfrastructureNotFoundError(`ECS task '${taskArn}' not found in cluster '${cluster}'`, {
           cause: e,

@@ -1,8 +1,5 @@
-import type { WorkPool } from '@stevedore/kernel';
+import { findPlaceholders, placeholderKinds, type WorkPool } from '@stevedore/kernel';
 import { isDoc, isFalsy } from './documents.js';
-
-/** Prefect's placeholder syntax (spec §1.6). */
-const PLACEHOLDER = /\{\{\s*([\w.\-[\]$]+)\s*\}\}/g;
 
 /**
  * Job-configuration fields that only shape a task definition Stevedore builds. With `task_definition_arn`
@@ -20,18 +17,13 @@ const TASK_DEFINITION_ONLY_FIELDS = [
   'auto_deregister_task_definition',
 ];
 
-function variablesIn(value: unknown, into: Set<string>): Set<string> {
-  if (typeof value === 'string') {
-    for (const m of value.matchAll(PLACEHOLDER)) {
-      const name = (m[1] ?? '').split(/[.[]/)[0] ?? '';
-      if (name !== '' && !name.startsWith('$') && name !== 'prefect') into.add(name);
-    }
-  } else if (Array.isArray(value)) {
-    for (const v of value) variablesIn(v, into);
-  } else if (isDoc(value)) {
-    for (const v of Object.values(value)) variablesIn(v, into);
+/** The job variables a template value references: the first segment of each STANDARD placeholder (`a.b[0]` → `a`). */
+function variablesIn(value: unknown, into: Set<string>): void {
+  for (const p of findPlaceholders(value)) {
+    if (p.kind !== placeholderKinds.STANDARD) continue;
+    const name = p.name.split(/[.[]/)[0] ?? '';
+    if (name !== '') into.add(name);
   }
-  return into;
 }
 
 /**

@@ -19,7 +19,8 @@ function laxBoolean(v: unknown): unknown {
 }
 
 const optionalString = z
-  .union([z.string(), z.null(), z.undefined()])
+  .string()
+  .nullish()
   .transform((v) => (v === undefined || v === null || v === '' ? null : v));
 
 /** `bool | None`, default None. */

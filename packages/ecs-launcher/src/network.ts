@@ -18,11 +18,8 @@ async function findVpcs(ec2: EC2Client, vpcId: string | null, signal: AbortSigna
     );
     return (out.Vpcs ?? []).map((v) => v.VpcId).filter((id): id is string => typeof id === 'string');
   } catch (e) {
-    if (
-      !signal.aborted &&
-      (isAwsError(e, 'InvalidVpcID.NotFound') || isAwsError(e, 'InvalidVpcID.Malformed'))
-    )
-      return [];
+    signal.throwIfAborted();
+    if (isAwsError(e, 'InvalidVpcID.NotFound') || isAwsError(e, 'InvalidVpcID.Malformed')) return [];
     throw e;
   }
 }

@@ -268,7 +268,7 @@ export async function runTask(
         return task;
       }
     } catch (e) {
-      if (signal.aborted) throw e;
+      signal.throwIfAborted();
       lastError = e;
     }
     if (attempt < retry.runTaskMaxAttempts) {

@@ -97,7 +97,7 @@ export class TaskDefinitionRegistry {
             taskDefinitionArn: cached,
           });
         } catch (e) {
-          if (signal.aborted) throw e;
+          signal.throwIfAborted();
           // A failed describe only costs a registration, as in the reference (spec §2.4 B).
           logger.warn(`Failed to retrieve task definition for cached arn '${cached}'.`, {
             error: awsErrorInfo(e),
@@ -112,7 +112,7 @@ export class TaskDefinitionRegistry {
           const arn = d.taskDefinition.taskDefinitionArn;
           if (reusable && typeof arn === 'string') return this.reuse(opts.cacheKey, d, arn);
         } catch (e) {
-          if (signal.aborted) throw e;
+          signal.throwIfAborted();
           // A family that does not exist yet is the normal first-run case; any other failure costs a registration.
           const log = opts.matchLatestRevisionInFamily ? logger.warn : logger.debug;
           log.call(logger, `Failed to retrieve the latest task definition of family '${family}'.`, {
@@ -153,7 +153,7 @@ export class TaskDefinitionRegistry {
         if (!arn) throw new Error('RegisterTaskDefinition returned no taskDefinitionArn.');
         return { arn, taskDefinition: (out.taskDefinition as Doc | undefined) ?? prepared, registered: true };
       } catch (e) {
-        if (opts.signal.aborted) throw e;
+        opts.signal.throwIfAborted();
         if (attempt >= retry.registerMaxAttempts) {
           const aws = awsErrorInfo(e);
           throw new EcsError(
@@ -223,9 +223,9 @@ export async function describeExistingTaskDefinition(
     return (await describe(ecs, taskDefinition, signal)).taskDefinition;
   } catch (e) {
     // ECS answers a missing definition with ClientException ("Unable to describe task definition."); anything
-    // else (access denied, throttling, abort) is not "not found" and surfaces as it is.
-    if (signal.aborted || !(isAwsError(e, 'ClientException') || isAwsError(e, 'InvalidParameterException')))
-      throw e;
+    // else (access denied, throttling) is not "not found" and surfaces as it is.
+    signal.throwIfAborted();
+    if (!(isAwsError(e, 'ClientException') || isAwsError(e, 'InvalidParameterException'))) throw e;
     const aws = awsErrorInfo(e);
     throw new EcsError(
       ecsErrorCodes.TASK_DEFINITION_NOT_FOUND,

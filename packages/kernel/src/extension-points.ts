@@ -67,6 +67,11 @@ export interface Infrastructure {
     identifier: string,
     opts: { signal: AbortSignal; gracePeriodSeconds: number; configuration?: JobConfiguration },
   ): Promise<void>;
+  /**
+   * Optional: the last lines the flow run's container logged (ECS: its CloudWatch awslogs stream), sent to
+   * the run's logs when it crashes. Resolves to `[]` when there are none; never rejects for missing logs.
+   */
+  crashLogs?(identifier: string, opts: { signal: AbortSignal; limit: number }): Promise<string[]>;
   /** Optional: resources held between runs. */
   start?(signal: AbortSignal): Promise<void>;
   stop?(): Promise<void>;
@@ -93,6 +98,23 @@ export interface InfrastructureStateChange {
   at?: string;
   /** The flow run id when the observer learned it from the infrastructure (ECS tag `prefect.io/flow-run-id`). */
   flowRunId?: string;
+  /**
+   * For `pending`: the message of the Pending "InfrastructurePending" state the kernel proposes
+   * (ECS: "ECS task is provisioning." / "ECS task is pending.", as prefect-aws's observer says).
+   */
+  pendingMessage?: string;
+  /** For `stopped`: what went wrong, in the provider's terms; logged to the flow run when it crashes. */
+  diagnosis?: InfrastructureDiagnosis;
+  /** For `stopped`: the message of the Crashed state, when the provider can say it better than the kernel's default. */
+  crashMessage?: string;
+}
+
+/** A provider's explanation of a stop (spec §3.4 `diagnose_ecs_task`). @public */
+export interface InfrastructureDiagnosis {
+  summary: string;
+  detail: string;
+  resolution: string;
+  level: 'error' | 'warning';
 }
 
 /** An observer's view of its own health; the kernel slows polling observers while an event-driven one is healthy. @public */

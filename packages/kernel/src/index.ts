@@ -32,6 +32,7 @@ export {
 export type {
   FlowRunJob,
   Infrastructure,
+  InfrastructureDiagnosis,
   InfrastructureStateChange,
   InfrastructureStatus,
   JobConfiguration,

@@ -88,7 +88,8 @@ export class Faults implements FaultController {
     if (global.ms > 0 && (!global.match || ruleMatches(global.match, info))) plan.latencyMs += global.ms;
     for (const active of this.rules) {
       if (active.remaining <= 0 || !ruleMatches(active.rule, info)) continue;
-      const decides = active.rule.response !== undefined || (active.rule.drop !== undefined && active.rule.drop !== false);
+      const decides =
+        active.rule.response !== undefined || (active.rule.drop !== undefined && active.rule.drop !== false);
       if (decides && (plan.response || plan.drop)) continue;
       const probability = active.rule.probability ?? 1;
       if (probability < 1 && this.rng() >= probability) continue;

@@ -57,7 +57,10 @@ function strings(value: JsonValue | undefined): string[] | undefined {
 
 /** UUIDs in requests may be upper-case or unhyphenated (pydantic accepts both); records use canonical form. */
 export function normalizeUuid(value: string): string {
-  const hex = value.replace(/^urn:uuid:/i, '').replace(/[{}-]/g, '').toLowerCase();
+  const hex = value
+    .replace(/^urn:uuid:/i, '')
+    .replace(/[{}-]/g, '')
+    .toLowerCase();
   if (!/^[0-9a-f]{32}$/.test(hex)) return value;
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
@@ -70,7 +73,8 @@ function limitFrom(body: JsonObject): number | HandlerResult {
   const raw = body.limit;
   const limit = typeof raw === 'number' ? raw : DEFAULT_LIMIT;
   if (limit < 0) return detail(422, 'Invalid limit: must be greater than or equal to 0.');
-  if (limit > DEFAULT_LIMIT) return detail(422, `Invalid limit: must be less than or equal to ${DEFAULT_LIMIT}.`);
+  if (limit > DEFAULT_LIMIT)
+    return detail(422, `Invalid limit: must be less than or equal to ${DEFAULT_LIMIT}.`);
   return limit;
 }
 
@@ -95,7 +99,12 @@ function baseJobTemplateError(template: JsonObject): string | null {
     for (const value of Object.values(jobConfig)) {
       for (const m of JSON.stringify(value).matchAll(PLACEHOLDER)) {
         const name = m[1] ?? '';
-        if (name.startsWith('prefect.blocks.') || name.startsWith('prefect.variables.') || name.startsWith('$')) continue;
+        if (
+          name.startsWith('prefect.blocks.') ||
+          name.startsWith('prefect.variables.') ||
+          name.startsWith('$')
+        )
+          continue;
         used.add(name);
       }
     }
@@ -112,7 +121,13 @@ function baseJobTemplateError(template: JsonObject): string | null {
 function valueError(message: string, field: string, input: JsonValue, mode: PrefectMode): HandlerResult {
   const error: JsonObject =
     mode === '3'
-      ? { type: 'value_error', loc: ['body', field], msg: `Value error, ${message}`, input, ctx: { error: {} } }
+      ? {
+          type: 'value_error',
+          loc: ['body', field],
+          msg: `Value error, ${message}`,
+          input,
+          ctx: { error: {} },
+        }
       : { loc: ['body', field], msg: message, type: 'value_error' };
   return { status: 422, validationErrors: [error] };
 }
@@ -132,12 +147,13 @@ const readWorkPool: Handler = (ctx, req) => {
 const createWorkPool: Handler = (ctx, req) => {
   const body = bodyObject(req);
   const name = str(body.name) ?? '';
-  if (name.toLowerCase().startsWith('prefect')) {
-    return detail(403, "Work pools starting with 'Prefect' are reserved for internal use.");
-  }
+  // The template validator belongs to the request model, so its 422 comes before the endpoint's checks.
   const template = isJsonObject(body.base_job_template) ? body.base_job_template : {};
   const error = baseJobTemplateError(template);
   if (error) return valueError(error, 'base_job_template', template, ctx.mode);
+  if (name.toLowerCase().startsWith('prefect')) {
+    return detail(403, "Work pools starting with 'Prefect' are reserved for internal use.");
+  }
   if (ctx.store.poolByName(name)) return detail(409, 'A work pool with this name already exists.');
   const pool = ctx.store.createWorkPool({
     name,
@@ -154,16 +170,19 @@ const createWorkPool: Handler = (ctx, req) => {
 const updateWorkPool: Handler = (ctx, req) => {
   const name = req.params.name ?? '';
   const body = bodyObject(req);
+  if (isJsonObject(body.base_job_template)) {
+    const error = baseJobTemplateError(body.base_job_template);
+    if (error) return valueError(error, 'base_job_template', body.base_job_template, ctx.mode);
+  }
   const keys = Object.keys(body);
-  if (name.toLowerCase().startsWith('prefect') && keys.some((k) => k !== 'is_paused' && k !== 'concurrency_limit')) {
+  if (
+    name.toLowerCase().startsWith('prefect') &&
+    keys.some((k) => k !== 'is_paused' && k !== 'concurrency_limit')
+  ) {
     return detail(
       403,
       "Work pools starting with 'Prefect' are reserved for internal use and can only be updated to set concurrency limits or pause.",
     );
-  }
-  if (isJsonObject(body.base_job_template)) {
-    const error = baseJobTemplateError(body.base_job_template);
-    if (error) return valueError(error, 'base_job_template', body.base_job_template, ctx.mode);
   }
   const pool = ctx.store.poolByName(name);
   if (!pool) return poolNotFound(name);
@@ -189,8 +208,12 @@ const heartbeat: Handler = (ctx, req) => {
   const pool = ctx.store.poolByName(poolName);
   if (!pool) return poolNotFound(poolName);
   const body = bodyObject(req);
-  const interval = typeof body.heartbeat_interval_seconds === 'number' ? body.heartbeat_interval_seconds : null;
-  // The open-source server ignores `return_id` and `metadata` (Cloud answers 200 with the worker id).
+  // 2.12 has no `heartbeat_interval_seconds` body field (it is ignored there); the open-source server
+  // ignores `return_id` and `metadata` in both modes (Cloud answers 200 with the worker id).
+  const interval =
+    ctx.mode === '3' && typeof body.heartbeat_interval_seconds === 'number'
+      ? body.heartbeat_interval_seconds
+      : null;
   ctx.store.recordHeartbeat(pool, str(body.name) ?? '', interval);
   return { status: 204 };
 };
@@ -243,7 +266,9 @@ const getScheduledFlowRuns: Handler = (ctx, req) => {
   let poolAvailable = Number.POSITIVE_INFINITY;
   if (pool.concurrency_limit !== null) {
     const unpaused = new Set(pool.queues.filter((q) => !q.is_paused).map((q) => q.id));
-    const active = runs.filter((r) => r.work_queue_id && unpaused.has(r.work_queue_id) && isSlotHolder(r)).length;
+    const active = runs.filter(
+      (r) => r.work_queue_id && unpaused.has(r.work_queue_id) && isSlotHolder(r),
+    ).length;
     poolAvailable = Math.max(0, pool.concurrency_limit - active);
   }
 
@@ -264,7 +289,11 @@ const getScheduledFlowRuns: Handler = (ctx, req) => {
         if (afterMs !== null && (t === null || t < afterMs)) return false;
         if (ctx.mode === '3' && r.deployment_id) {
           const d = ctx.store.deployments.get(r.deployment_id);
-          if (d && d.concurrency_limit !== null && ctx.store.deploymentActiveSlots(d.id) >= d.concurrency_limit) {
+          if (
+            d &&
+            d.concurrency_limit !== null &&
+            ctx.store.deploymentActiveSlots(d.id) >= d.concurrency_limit
+          ) {
             return false;
           }
         }
@@ -360,7 +389,8 @@ const updateFlowRun: Handler = (ctx, req) => {
   if (isJsonObject(body.empirical_policy)) {
     const p = body.empirical_policy;
     if (typeof p.retries === 'number' || p.retries === null) run.empirical_policy.retries = p.retries;
-    if (typeof p.retry_delay === 'number' || p.retry_delay === null) run.empirical_policy.retry_delay = p.retry_delay;
+    if (typeof p.retry_delay === 'number' || p.retry_delay === null)
+      run.empirical_policy.retry_delay = p.retry_delay;
   }
   run.updated = Date.now();
   return { status: 204 };
@@ -370,7 +400,8 @@ const updateFlowRunLabels: Handler = (ctx, req) => {
   const run = runById(ctx, req.params.id);
   if (!run) return flowRunNotFound();
   for (const [key, value] of Object.entries(bodyObject(req))) {
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') run.labels[key] = value;
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      run.labels[key] = value;
   }
   run.updated = Date.now();
   return { status: 204 };
@@ -443,7 +474,8 @@ function matchesFlowRun(run: FlowRunRecord, f: Filter): boolean {
     const any = strings(tags.any_);
     if (all) checks.push(all.every((t) => run.tags.includes(t)));
     if (any) checks.push(any.some((t) => run.tags.includes(t)));
-    if (typeof tags.is_null_ === 'boolean') checks.push(tags.is_null_ ? run.tags.length === 0 : run.tags.length > 0);
+    if (typeof tags.is_null_ === 'boolean')
+      checks.push(tags.is_null_ ? run.tags.length === 0 : run.tags.length > 0);
   }
   const state = sub(f, 'state');
   if (state) {
@@ -462,13 +494,16 @@ function matchesFlowRun(run: FlowRunRecord, f: Filter): boolean {
 
 const SORTS: Record<string, (a: FlowRunRecord, b: FlowRunRecord) => number> = {
   ID_DESC: (a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
-  START_TIME_ASC: (a, b) => nullsLast(a.start_time ?? a.expected_start_time, b.start_time ?? b.expected_start_time),
-  START_TIME_DESC: (a, b) => nullsLast(b.start_time ?? b.expected_start_time, a.start_time ?? a.expected_start_time),
+  START_TIME_ASC: (a, b) =>
+    nullsLast(a.start_time ?? a.expected_start_time, b.start_time ?? b.expected_start_time),
+  START_TIME_DESC: (a, b) =>
+    nullsLast(b.start_time ?? b.expected_start_time, a.start_time ?? a.expected_start_time),
   EXPECTED_START_TIME_ASC: (a, b) => nullsLast(a.expected_start_time, b.expected_start_time),
   EXPECTED_START_TIME_DESC: (a, b) => nullsLast(b.expected_start_time, a.expected_start_time),
   NAME_ASC: (a, b) => a.name.localeCompare(b.name),
   NAME_DESC: (a, b) => b.name.localeCompare(a.name),
-  NEXT_SCHEDULED_START_TIME_ASC: (a, b) => nullsLast(a.next_scheduled_start_time, b.next_scheduled_start_time),
+  NEXT_SCHEDULED_START_TIME_ASC: (a, b) =>
+    nullsLast(a.next_scheduled_start_time, b.next_scheduled_start_time),
   END_TIME_DESC: (a, b) => nullsLast(b.end_time, a.end_time),
 };
 
@@ -494,13 +529,19 @@ const readFlowRuns: Handler = (ctx, req) => {
     if (runFilter && !matchesFlowRun(run, runFilter)) return false;
     if (flowFilter) {
       const flow = ctx.store.flows.get(run.flow_id);
-      const checks = [...anyChecks(sub(flowFilter, 'id'), run.flow_id, true), ...anyChecks(sub(flowFilter, 'name'), flow?.name ?? null)];
+      const checks = [
+        ...anyChecks(sub(flowFilter, 'id'), run.flow_id, true),
+        ...anyChecks(sub(flowFilter, 'name'), flow?.name ?? null),
+      ];
       if (!combine(checks, flowFilter.operator)) return false;
     }
     if (deploymentFilter) {
       const d = run.deployment_id ? ctx.store.deployments.get(run.deployment_id) : undefined;
       if (!d) return false;
-      const checks = [...anyChecks(sub(deploymentFilter, 'id'), d.id, true), ...anyChecks(sub(deploymentFilter, 'name'), d.name)];
+      const checks = [
+        ...anyChecks(sub(deploymentFilter, 'id'), d.id, true),
+        ...anyChecks(sub(deploymentFilter, 'name'), d.name),
+      ];
       if (!combine(checks, deploymentFilter.operator)) return false;
     }
     const located = ctx.store.queueById(run.work_queue_id);
@@ -557,7 +598,9 @@ const readBlockDocument: Handler = (ctx, req) => {
 const readBlockDocumentByName: Handler = (ctx, req) => {
   const slug = req.params.slug ?? '';
   const name = req.params.block_document_name ?? '';
-  const doc = [...ctx.store.blockDocuments.values()].find((d) => d.block_type.slug === slug && d.name === name);
+  const doc = [...ctx.store.blockDocuments.values()].find(
+    (d) => d.block_type.slug === slug && d.name === name,
+  );
   if (!doc) return detail(404, 'Block document not found');
   return { status: 200, body: toJson(ctx.serializer.blockDocument(doc, includeSecrets(req))) };
 };

@@ -1,5 +1,23 @@
+/**
+ * An in-process Prefect server emulator for integration tests of the worker.
+ *
+ * ```ts
+ * const prefect = await startPrefectEmulator({ mode: '3' });
+ * prefect.seedWorkPool({ name: 'ecs-pool' });
+ * const flow = prefect.seedFlow({ name: 'etl' });
+ * const deployment = prefect.seedDeployment({ flow_id: flow.id, name: 'nightly', work_pool_name: 'ecs-pool' });
+ * const run = prefect.seedFlowRun({ flow_id: flow.id, deployment_id: deployment.id });
+ * // ... point the worker at prefect.url, let it poll and claim ...
+ * expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toMatch(/::arn:aws:ecs/);
+ * expect(prefect.schemaErrors()).toEqual([]);
+ * await prefect.stop();
+ * ```
+ *
+ * Every request body is validated against the mode's OpenAPI document (invalid → 422 in the server's
+ * shape) and every response is checked against the documented schema, strictly; failures are listed by
+ * `schemaErrors()` and on each entry of `requests`.
+ */
 export { type PrefectEmulator, startPrefectEmulator } from './server.js';
-export { STATE_TYPES } from './types.js';
 export type {
   BlockDocumentJson,
   DeploymentJson,
@@ -34,7 +52,8 @@ export type {
   StateType,
   ValidationIssue,
   VariableJson,
+  WorkerJson,
   WorkPoolJson,
   WorkQueueJson,
-  WorkerJson,
 } from './types.js';
+export { STATE_TYPES } from './types.js';

@@ -338,10 +338,7 @@ export class OpenApiModel {
   }
 
   /** The schema key to validate a response with, or a reason it cannot be validated. */
-  responseSchemaFor(
-    op: OperationSpec,
-    status: number,
-  ): { key: string | null; documented: boolean } {
+  responseSchemaFor(op: OperationSpec, status: number): { key: string | null; documented: boolean } {
     const exact = op.responses.get(String(status));
     if (exact !== undefined) return { key: exact, documented: true };
     if (status >= 200 && status < 300) {
@@ -412,7 +409,9 @@ function locate(root: unknown, pointer: string): { loc: (string | number)[]; val
 
 /** Ajv reports every failed `anyOf` branch; keep the errors that explain the failure. */
 function pruneErrors(errors: readonly ErrorObject[]): ErrorObject[] {
-  const informative = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if');
+  const informative = errors.filter(
+    (e) => e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'if',
+  );
   const pruned = informative.filter((e) => {
     if (e.keyword === 'type' && e.params.type === 'null') {
       return !informative.some((o) => o !== e && o.instancePath === e.instancePath);
@@ -449,7 +448,9 @@ function describe(e: ErrorObject, mode: PrefectMode): { type: string; msg: strin
   const v2 = mode === '3';
   switch (e.keyword) {
     case 'required':
-      return v2 ? { type: 'missing', msg: 'Field required' } : { type: 'value_error.missing', msg: 'field required' };
+      return v2
+        ? { type: 'missing', msg: 'Field required' }
+        : { type: 'value_error.missing', msg: 'field required' };
     case 'additionalProperties':
       return v2
         ? { type: 'extra_forbidden', msg: 'Extra inputs are not permitted' }
@@ -466,18 +467,46 @@ function describe(e: ErrorObject, mode: PrefectMode): { type: string; msg: strin
     case 'const':
       return v2
         ? { type: 'literal_error', msg: `Input should be '${String(e.params.allowedValue)}'` }
-        : { type: 'value_error.const', msg: `unexpected value; permitted: '${String(e.params.allowedValue)}'` };
+        : {
+            type: 'value_error.const',
+            msg: `unexpected value; permitted: '${String(e.params.allowedValue)}'`,
+          };
     case 'type': {
       const t = String(e.params.type);
       const table: Record<string, [string, string, string, string]> = {
         string: ['string_type', 'Input should be a valid string', 'type_error.str', 'str type expected'],
-        integer: ['int_type', 'Input should be a valid integer', 'type_error.integer', 'value is not a valid integer'],
-        number: ['float_type', 'Input should be a valid number', 'type_error.float', 'value is not a valid float'],
-        boolean: ['bool_type', 'Input should be a valid boolean', 'type_error.bool', 'value could not be parsed to a boolean'],
-        object: ['dict_type', 'Input should be a valid dictionary', 'type_error.dict', 'value is not a valid dict'],
+        integer: [
+          'int_type',
+          'Input should be a valid integer',
+          'type_error.integer',
+          'value is not a valid integer',
+        ],
+        number: [
+          'float_type',
+          'Input should be a valid number',
+          'type_error.float',
+          'value is not a valid float',
+        ],
+        boolean: [
+          'bool_type',
+          'Input should be a valid boolean',
+          'type_error.bool',
+          'value could not be parsed to a boolean',
+        ],
+        object: [
+          'dict_type',
+          'Input should be a valid dictionary',
+          'type_error.dict',
+          'value is not a valid dict',
+        ],
         array: ['list_type', 'Input should be a valid list', 'type_error.list', 'value is not a valid list'],
       };
-      const row = table[t.split(',')[0] ?? ''] ?? ['type_error', `Input should be ${t}`, 'type_error', `${t} expected`];
+      const row = table[t.split(',')[0] ?? ''] ?? [
+        'type_error',
+        `Input should be ${t}`,
+        'type_error',
+        `${t} expected`,
+      ];
       return v2 ? { type: row[0], msg: row[1] } : { type: row[2], msg: row[3] };
     }
     case 'format': {
@@ -496,7 +525,10 @@ function describe(e: ErrorObject, mode: PrefectMode): { type: string; msg: strin
     }
     case 'minimum':
       return v2
-        ? { type: 'greater_than_equal', msg: `Input should be greater than or equal to ${String(e.params.limit)}` }
+        ? {
+            type: 'greater_than_equal',
+            msg: `Input should be greater than or equal to ${String(e.params.limit)}`,
+          }
         : {
             type: 'value_error.number.not_ge',
             msg: `ensure this value is greater than or equal to ${String(e.params.limit)}`,
@@ -504,23 +536,41 @@ function describe(e: ErrorObject, mode: PrefectMode): { type: string; msg: strin
     case 'exclusiveMinimum':
       return v2
         ? { type: 'greater_than', msg: `Input should be greater than ${String(e.params.limit)}` }
-        : { type: 'value_error.number.not_gt', msg: `ensure this value is greater than ${String(e.params.limit)}` };
+        : {
+            type: 'value_error.number.not_gt',
+            msg: `ensure this value is greater than ${String(e.params.limit)}`,
+          };
     case 'maximum':
       return v2
         ? { type: 'less_than_equal', msg: `Input should be less than or equal to ${String(e.params.limit)}` }
-        : { type: 'value_error.number.not_le', msg: `ensure this value is less than or equal to ${String(e.params.limit)}` };
+        : {
+            type: 'value_error.number.not_le',
+            msg: `ensure this value is less than or equal to ${String(e.params.limit)}`,
+          };
     case 'pattern':
       return v2
-        ? { type: 'string_pattern_mismatch', msg: `String should match pattern '${String(e.params.pattern)}'` }
+        ? {
+            type: 'string_pattern_mismatch',
+            msg: `String should match pattern '${String(e.params.pattern)}'`,
+          }
         : { type: 'value_error.str.regex', msg: `string does not match regex "${String(e.params.pattern)}"` };
     case 'maxLength':
       return v2
         ? { type: 'string_too_long', msg: `String should have at most ${String(e.params.limit)} characters` }
-        : { type: 'value_error.any_str.max_length', msg: `ensure this value has at most ${String(e.params.limit)} characters` };
+        : {
+            type: 'value_error.any_str.max_length',
+            msg: `ensure this value has at most ${String(e.params.limit)} characters`,
+          };
     case 'minLength':
       return v2
-        ? { type: 'string_too_short', msg: `String should have at least ${String(e.params.limit)} characters` }
-        : { type: 'value_error.any_str.min_length', msg: `ensure this value has at least ${String(e.params.limit)} characters` };
+        ? {
+            type: 'string_too_short',
+            msg: `String should have at least ${String(e.params.limit)} characters`,
+          }
+        : {
+            type: 'value_error.any_str.min_length',
+            msg: `ensure this value has at least ${String(e.params.limit)} characters`,
+          };
     default:
       return { type: 'value_error', msg: e.message ?? e.keyword };
   }
@@ -562,9 +612,9 @@ export function toPydanticErrors(
       if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
         out.ctx = { expected: quoteList(e.params.allowedValues, mode) };
       }
-    } else if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) {
-      out.ctx = { enum_values: e.params.allowedValues.map((v: unknown) => String(v)) };
     }
+    // pydantic v1 also sends `ctx` for some errors, but the 2.12 document's ValidationError has no such
+    // field; it is left out so that mode-2 error bodies match the document.
     return out;
   });
 }

@@ -1,10 +1,10 @@
 import {
+  emptyDetails,
   type FlowRunRecord,
   type StateDetailsRecord,
   type StateRecord,
   type Store,
   TERMINAL_STATES,
-  emptyDetails,
 } from './store.js';
 import type {
   JsonValue,
@@ -116,13 +116,18 @@ export class Orchestrator {
     if (scripted) return scripted;
 
     const initial = run.state;
-    const outcome = force ? this.forcedRules(run, initial, proposed, now) : this.coreRules(run, initial, proposed, now);
+    const outcome = force
+      ? this.forcedRules(run, initial, proposed, now)
+      : this.coreRules(run, initial, proposed, now);
     if (outcome.kind === 'commit') {
       const state = this.commit(run, initial, outcome.state, now, outcome.acquireSlot);
       return {
         status: outcome.status,
         state,
-        details: outcome.status === 'ACCEPT' ? { type: 'accept_details' } : { type: 'reject_details', reason: outcome.reason },
+        details:
+          outcome.status === 'ACCEPT'
+            ? { type: 'accept_details' }
+            : { type: 'reject_details', reason: outcome.reason },
         created: true,
       };
     }
@@ -142,7 +147,11 @@ export class Orchestrator {
     if (script.remaining <= 0) this.scripts.splice(index, 1);
     const details: ResultDetails =
       script.result.status === 'WAIT'
-        ? { type: 'wait_details', delay_seconds: script.result.delay_seconds, reason: script.result.reason ?? null }
+        ? {
+            type: 'wait_details',
+            delay_seconds: script.result.delay_seconds,
+            reason: script.result.reason ?? null,
+          }
         : { type: 'abort_details', reason: script.result.reason };
     return { status: script.result.status, state: run.state, details, created: false };
   }
@@ -157,7 +166,12 @@ export class Orchestrator {
     return bypass ?? { kind: 'commit', status: 'ACCEPT', state: proposed, reason: null, acquireSlot: false };
   }
 
-  private coreRules(run: FlowRunRecord, initial: StateRecord | null, proposed: ProposedState, now: number): Decision {
+  private coreRules(
+    run: FlowRunRecord,
+    initial: StateRecord | null,
+    proposed: ProposedState,
+    now: number,
+  ): Decision {
     const mode = this.config.mode;
     if (!initial) {
       return { kind: 'commit', status: 'ACCEPT', state: proposed, reason: null, acquireSlot: false };
@@ -198,7 +212,10 @@ export class Orchestrator {
     if (bypass) return bypass;
 
     // PreventPendingTransitions
-    if (to === 'PENDING' && (from === 'PENDING' || from === 'CANCELLING' || from === 'RUNNING' || from === 'CANCELLED')) {
+    if (
+      to === 'PENDING' &&
+      (from === 'PENDING' || from === 'CANCELLING' || from === 'RUNNING' || from === 'CANCELLED')
+    ) {
       const rename =
         mode === '3' &&
         from === 'PENDING' &&
@@ -225,11 +242,23 @@ export class Orchestrator {
           proposed.details.deployment_concurrency_lease_id = newId();
         } else if (deployment.collision_strategy === 'CANCEL_NEW') {
           const cancelled = newState('CANCELLED', null, 'Deployment concurrency limit reached.');
-          return { kind: 'commit', status: 'REJECT', state: cancelled, reason: 'Deployment concurrency limit reached.', acquireSlot: false };
+          return {
+            kind: 'commit',
+            status: 'REJECT',
+            state: cancelled,
+            reason: 'Deployment concurrency limit reached.',
+            acquireSlot: false,
+          };
         } else {
           const waiting = newState('SCHEDULED', 'AwaitingConcurrencySlot', null);
           waiting.details.scheduled_time = now + this.config.concurrencySlotWaitSeconds * 1000;
-          return { kind: 'commit', status: 'REJECT', state: waiting, reason: 'Deployment concurrency limit reached.', acquireSlot: false };
+          return {
+            kind: 'commit',
+            status: 'REJECT',
+            state: waiting,
+            reason: 'Deployment concurrency limit reached.',
+            acquireSlot: false,
+          };
         }
       }
     }
@@ -256,10 +285,18 @@ export class Orchestrator {
     }
 
     // WaitForScheduledTime
-    if ((from === 'SCHEDULED' || from === 'PENDING') && to === 'RUNNING' && initial.details.scheduled_time !== null) {
+    if (
+      (from === 'SCHEDULED' || from === 'PENDING') &&
+      to === 'RUNNING' &&
+      initial.details.scheduled_time !== null
+    ) {
       const delay = Math.round((initial.details.scheduled_time - now) / 1000);
       if (delay > 0) {
-        return { kind: 'nothing', status: 'WAIT', details: { type: 'wait_details', delay_seconds: delay, reason: 'Scheduled time is in the future' } };
+        return {
+          kind: 'nothing',
+          status: 'WAIT',
+          details: { type: 'wait_details', delay_seconds: delay, reason: 'Scheduled time is in the future' },
+        };
       }
     }
 
@@ -335,7 +372,13 @@ export class Orchestrator {
 }
 
 type Decision =
-  | { kind: 'commit'; status: 'ACCEPT' | 'REJECT'; state: ProposedState; reason: string | null; acquireSlot: boolean }
+  | {
+      kind: 'commit';
+      status: 'ACCEPT' | 'REJECT';
+      state: ProposedState;
+      reason: string | null;
+      acquireSlot: boolean;
+    }
   | { kind: 'nothing'; status: SetStateStatus; details: ResultDetails };
 
 function reject(reason: string): Decision {

@@ -1,15 +1,15 @@
 import type {
-  Store,
   BlockDocumentRecord,
   DeploymentRecord,
   FlowRecord,
   FlowRunRecord,
   LogRecord,
   StateRecord,
+  Store,
   VariableRecord,
+  WorkerRecord,
   WorkPoolRecord,
   WorkQueueRecord,
-  WorkerRecord,
 } from './store.js';
 import type {
   BlockDocumentJson,
@@ -23,9 +23,9 @@ import type {
   StateDetailsJson,
   StateJson,
   VariableJson,
+  WorkerJson,
   WorkPoolJson,
   WorkQueueJson,
-  WorkerJson,
 } from './types.js';
 import { deepCopy, formatNullableTime, formatTime, isJsonObject } from './util.js';
 
@@ -96,10 +96,12 @@ export class Serializer {
     const now = Date.now();
     const located = this.store.queueById(run.work_queue_id);
     const running = run.state?.type === 'RUNNING';
-    const estimatedRunTime = run.total_run_time + (running && run.state ? (now - run.state.timestamp) / 1000 : 0);
+    const estimatedRunTime =
+      run.total_run_time + (running && run.state ? (now - run.state.timestamp) / 1000 : 0);
     let startDelta = 0;
     if (run.expected_start_time !== null) {
-      if (run.start_time !== null) startDelta = Math.max(0, (run.start_time - run.expected_start_time) / 1000);
+      if (run.start_time !== null)
+        startDelta = Math.max(0, (run.start_time - run.expected_start_time) / 1000);
       else if (run.state && !['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED'].includes(run.state.type)) {
         startDelta = Math.max(0, (now - run.expected_start_time) / 1000);
       }
@@ -181,7 +183,9 @@ export class Serializer {
 
   poolStatus(pool: WorkPoolRecord): 'READY' | 'NOT_READY' | 'PAUSED' {
     if (pool.is_paused) return 'PAUSED';
-    return this.store.workers.some((w) => w.work_pool_id === pool.id && this.workerOnline(w)) ? 'READY' : 'NOT_READY';
+    return this.store.workers.some((w) => w.work_pool_id === pool.id && this.workerOnline(w))
+      ? 'READY'
+      : 'NOT_READY';
   }
 
   poolActiveSlots(pool: WorkPoolRecord): number {
@@ -245,7 +249,8 @@ export class Serializer {
 
   queueActiveSlots(queue: WorkQueueRecord): number {
     let n = 0;
-    for (const run of this.store.flowRuns.values()) if (run.work_queue_id === queue.id && isSlotHolder(run)) n++;
+    for (const run of this.store.flowRuns.values())
+      if (run.work_queue_id === queue.id && isSlotHolder(run)) n++;
     return n;
   }
 

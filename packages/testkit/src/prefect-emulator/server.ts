@@ -1,17 +1,25 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Faults } from './faults.js';
 import {
   type ApiContext,
+  applyPoolUpdate,
   HANDLERS,
   type HandlerResult,
-  VALID_STATE_TYPES,
-  applyPoolUpdate,
   normalizeUuid,
   orchestrationJson,
   parseBool,
+  VALID_STATE_TYPES,
 } from './handlers.js';
-import { type OpenApiModel, type OperationSpec, type PydanticError, loadOpenApiModel, toIssues, toPydanticErrors } from './openapi.js';
+import {
+  loadOpenApiModel,
+  type OpenApiModel,
+  type OperationSpec,
+  type PydanticError,
+  toIssues,
+  toPydanticErrors,
+} from './openapi.js';
 import { Orchestrator, parseDetails } from './orchestration.js';
 import { Serializer } from './serialize.js';
 import { EmulatorError, Store } from './store.js';
@@ -41,9 +49,9 @@ import type {
   StateType,
   ValidationIssue,
   VariableJson,
+  WorkerJson,
   WorkPoolJson,
   WorkQueueJson,
-  WorkerJson,
 } from './types.js';
 import { createRng, isJsonObject, isUuidLike, sleep } from './util.js';
 
@@ -103,6 +111,8 @@ export interface PrefectEmulator {
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+type ParsedBody = { ok: true; value: JsonValue | undefined } | { ok: false; error: string; position: number };
+
 interface Outcome {
   status: number;
   body: JsonValue | undefined;
@@ -160,10 +170,7 @@ class EmulatorServer {
     }
     const query: Record<string, string> = {};
     for (const [key, value] of url.searchParams) query[key] = value;
-    let parsed: { ok: true; value: JsonValue | undefined } | { ok: false; error: string; position: number } = {
-      ok: true,
-      value: undefined,
-    };
+    let parsed: ParsedBody = { ok: true, value: undefined };
     if (raw.length > 0) {
       try {
         parsed = { ok: true, value: JSON.parse(raw) as JsonValue };
@@ -173,7 +180,8 @@ class EmulatorServer {
         parsed = { ok: false, error: message, position };
       }
     }
-    const apiPath = url.pathname === '/api' || url.pathname.startsWith('/api/') ? url.pathname.slice(4) || '/' : null;
+    const apiPath =
+      url.pathname === '/api' || url.pathname.startsWith('/api/') ? url.pathname.slice(4) || '/' : null;
     const match = apiPath === null ? null : this.model.match(method, apiPath);
     const record: RecordedRequest = {
       seq: ++this.seq,
@@ -235,10 +243,14 @@ class EmulatorServer {
     query: Record<string, string>,
     headers: Record<string, string>,
     raw: string,
-    parsed: { ok: true; value: JsonValue | undefined } | { ok: false; error: string; position: number },
+    parsed: ParsedBody,
     record: RecordedRequest,
   ): Outcome {
-    const plain = (status: number, body: JsonValue | undefined, extra: Record<string, string> = {}): Outcome => ({
+    const plain = (
+      status: number,
+      body: JsonValue | undefined,
+      extra: Record<string, string> = {},
+    ): Outcome => ({
       status,
       body,
       headers: extra,
@@ -253,7 +265,11 @@ class EmulatorServer {
       if (client === undefined) return plain(403, { detail: 'Missing client identifier.' });
       const stored = this.ctx.csrfTokens.get(client);
       if (!stored || stored.token !== token || stored.expiration <= Date.now()) {
-        return plain(403, { detail: 'Invalid CSRF token or client identifier.' }, { 'access-control-allow-origin': '*' });
+        return plain(
+          403,
+          { detail: 'Invalid CSRF token or client identifier.' },
+          { 'access-control-allow-origin': '*' },
+        );
       }
     }
 
@@ -266,7 +282,8 @@ class EmulatorServer {
       return plain(401, { detail: 'Unauthorized' });
     }
 
-    if (apiPath === null || match === null || match.kind === 'not-found') return plain(404, { detail: 'Not Found' });
+    if (apiPath === null || match === null || match.kind === 'not-found')
+      return plain(404, { detail: 'Not Found' });
     if (match.kind === 'method-not-allowed') return plain(405, { detail: 'Method Not Allowed' });
     if (match.kind === 'redirect') {
       return plain(307, undefined, { location: `${this.baseUrl}${match.location}` });
@@ -302,7 +319,9 @@ class EmulatorServer {
       if (maj * 1e6 + min * 1e3 + pat < 8000) {
         return {
           status: 400,
-          body: { detail: `The request specified API version ${apiVersion} but this server requires version 0.8.0 or higher.` },
+          body: {
+            detail: `The request specified API version ${apiVersion} but this server requires version 0.8.0 or higher.`,
+          },
           headers: {},
           op,
         };
@@ -333,7 +352,8 @@ class EmulatorServer {
     const bodyErrors: PydanticError[] = [];
     if (op.requestKey) {
       const contentType = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-      const jsonish = contentType === '' || contentType === 'application/json' || contentType.endsWith('+json');
+      const jsonish =
+        contentType === '' || contentType === 'application/json' || contentType.endsWith('+json');
       if (raw.length === 0) {
         if (op.requestEmbedded) body = {};
         else if (op.requestRequired) bodyErrors.push(this.simpleError('missing', ['body'], null));
@@ -342,7 +362,13 @@ class EmulatorServer {
       } else if (!parsed.ok) {
         bodyErrors.push(
           this.mode === '3'
-            ? { type: 'json_invalid', loc: ['body', parsed.position], msg: 'JSON decode error', input: {}, ctx: { error: parsed.error } }
+            ? {
+                type: 'json_invalid',
+                loc: ['body', parsed.position],
+                msg: 'JSON decode error',
+                input: {},
+                ctx: { error: parsed.error },
+              }
             : { type: 'value_error.jsondecode', loc: ['body', parsed.position], msg: parsed.error },
         );
       } else {
@@ -377,29 +403,44 @@ class EmulatorServer {
 
     const handler = HANDLERS[`${op.method} ${op.template}`];
     if (!handler) {
-      return { status: 501, body: { detail: `Not implemented by the Prefect emulator: ${op.method} ${op.template}` }, headers: {}, op };
+      return {
+        status: 501,
+        body: { detail: `Not implemented by the Prefect emulator: ${op.method} ${op.template}` },
+        headers: {},
+        op,
+      };
     }
     const result: HandlerResult = handler(this.ctx, { params, query, body });
     if (result.validationErrors) return fail(result.validationErrors, body);
     return { status: result.status, body: result.body, headers: result.headers ?? {}, op };
   }
 
-  private simpleError(kind: 'missing' | 'uuid' | 'bool' | 'int', loc: (string | number)[], input: string | null): PydanticError {
-    const v2 = this.mode === '3';
-    const table = {
-      missing: v2 ? ['missing', 'Field required'] : ['value_error.missing', 'field required'],
-      uuid: v2
-        ? ['uuid_parsing', 'Input should be a valid UUID, invalid character']
-        : ['type_error.uuid', 'value is not a valid uuid'],
-      bool: v2
-        ? ['bool_parsing', 'Input should be a valid boolean, unable to interpret input']
-        : ['type_error.bool', 'value could not be parsed to a boolean'],
-      int: v2
-        ? ['int_parsing', 'Input should be a valid integer, unable to parse string as an integer']
-        : ['type_error.integer', 'value is not a valid integer'],
-    } as const;
-    const [type, msg] = table[kind];
-    return v2 ? { type, loc, msg, input } : { type, loc, msg };
+  private simpleError(
+    kind: 'missing' | 'uuid' | 'bool' | 'int',
+    loc: (string | number)[],
+    input: string | null,
+  ): PydanticError {
+    const table: Record<typeof kind, { v2: [string, string]; v1: [string, string] }> = {
+      missing: { v2: ['missing', 'Field required'], v1: ['value_error.missing', 'field required'] },
+      uuid: {
+        v2: ['uuid_parsing', 'Input should be a valid UUID, invalid character'],
+        v1: ['type_error.uuid', 'value is not a valid uuid'],
+      },
+      bool: {
+        v2: ['bool_parsing', 'Input should be a valid boolean, unable to interpret input'],
+        v1: ['type_error.bool', 'value could not be parsed to a boolean'],
+      },
+      int: {
+        v2: ['int_parsing', 'Input should be a valid integer, unable to parse string as an integer'],
+        v1: ['type_error.integer', 'value is not a valid integer'],
+      },
+    };
+    if (this.mode === '3') {
+      const [type, msg] = table[kind].v2;
+      return { type, loc, msg, input };
+    }
+    const [type, msg] = table[kind].v1;
+    return { type, loc, msg };
   }
 
   /** The server's RequestValidationError handler body. */
@@ -431,12 +472,24 @@ class EmulatorServer {
     const { status, body, op } = outcome;
     const issue = (kind: SchemaIssue['kind'], errors: ValidationIssue[]): void => {
       record.responseErrors.push(...errors);
-      this.issues.push({ kind, method: record.method, path: record.path, route: record.route, status, errors, body });
+      this.issues.push({
+        kind,
+        method: record.method,
+        path: record.path,
+        route: record.route,
+        status,
+        errors,
+        body,
+      });
     };
     if (status === 307) return;
     if (status === 501) {
       issue('unimplemented-endpoint', [
-        { path: '/', message: `${record.method} ${record.route ?? record.path} is not implemented`, keyword: 'route' },
+        {
+          path: '/',
+          message: `${record.method} ${record.route ?? record.path} is not implemented`,
+          keyword: 'route',
+        },
       ]);
       return;
     }
@@ -448,12 +501,21 @@ class EmulatorServer {
     const { key, documented } = this.model.responseSchemaFor(op, status);
     if (key === null) {
       if (body !== undefined) {
-        issue('unexpected-body', [{ path: '/', message: `status ${status} is documented without content`, keyword: 'content' }]);
+        issue('unexpected-body', [
+          { path: '/', message: `status ${status} is documented without content`, keyword: 'content' },
+        ]);
       }
       return;
     }
-    if (status >= 200 && status < 300 && !documented && ![...op.responses.keys()].some((c) => c.startsWith('2'))) {
-      issue('undocumented-status', [{ path: '/', message: `status ${status} is not documented`, keyword: 'status' }]);
+    if (
+      status >= 200 &&
+      status < 300 &&
+      !documented &&
+      ![...op.responses.keys()].some((c) => c.startsWith('2'))
+    ) {
+      issue('undocumented-status', [
+        { path: '/', message: `status ${status} is not documented`, keyword: 'status' },
+      ]);
       return;
     }
     let target: unknown = body;
@@ -465,6 +527,31 @@ class EmulatorServer {
     }
     const errors = this.model.validateResponse(schemaKey, target);
     if (errors.length > 0) issue('response-schema', toIssues(errors));
+  }
+
+  recordUpgrade(req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers[key.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const path = url.pathname.startsWith('/api/') ? url.pathname.slice(4) : url.pathname;
+    this.log.push({
+      seq: ++this.seq,
+      method: 'WEBSOCKET',
+      path,
+      route: null,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+      body: undefined,
+      status: 404,
+      responseBody: { detail: 'Not Found' },
+      requestErrors: [],
+      responseErrors: [],
+      fault: null,
+      startedAt: Date.now(),
+      durationMs: 0,
+    });
   }
 
   // ------------------------------------------------------------ public helpers
@@ -547,11 +634,36 @@ export async function startPrefectEmulator(options: PrefectEmulatorOptions = {})
   const emu = new EmulatorServer(mode, version, options);
   const server = createServer((req, res) => {
     emu.handle(req, res).catch((error: unknown) => {
+      emu.issues.push({
+        kind: 'emulator-error',
+        method: req.method ?? '',
+        path: req.url ?? '',
+        route: null,
+        status: 500,
+        errors: [
+          {
+            path: '/',
+            message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+            keyword: 'exception',
+          },
+        ],
+        body: undefined,
+      });
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ exception_message: 'Internal Server Error', emulator_error: String(error) }));
+        res.end(
+          JSON.stringify({ exception_message: 'Internal Server Error', emulator_error: String(error) }),
+        );
       }
     });
+  });
+  // WebSocket upgrades (events, the worker channel) are not emulated: answer 404, which the worker reads
+  // as "no channel here, use REST".
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    emu.recordUpgrade(req);
+    socket.end(
+      'HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 22\r\n\r\n{"detail":"Not Found"}',
+    );
   });
   server.keepAliveTimeout = 5_000;
   const port = await listen(server, options.port ?? 0);
@@ -560,17 +672,20 @@ export async function startPrefectEmulator(options: PrefectEmulatorOptions = {})
   const s = emu.serializer;
   const store = emu.store;
   const run = (id: string) => store.flowRuns.get(normalizeUuid(id));
+  let stopping: Promise<void> | undefined;
 
   return {
     url: `${origin}/api`,
     port,
     mode,
     version,
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
+    stop: () => {
+      stopping ??= new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+      return stopping;
+    },
     seedWorkPool: (input) => s.workPool(store.seedWorkPool(input)),
     seedFlow: (input) => s.flow(store.seedFlow(input)),
     seedDeployment: (input) => s.deployment(store.seedDeployment(input)),

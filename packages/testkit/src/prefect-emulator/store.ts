@@ -182,7 +182,12 @@ export interface LogRecord {
   task_run_id: string | null;
 }
 
-export const TERMINAL_STATES: ReadonlySet<StateType> = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED']);
+export const TERMINAL_STATES: ReadonlySet<StateType> = new Set([
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'CRASHED',
+]);
 
 export function emptyDetails(): StateDetailsRecord {
   return {
@@ -426,7 +431,8 @@ export class Store {
     const flow = this.flows.get(input.flow_id);
     if (!flow) throw new EmulatorError(`Unknown flow ${input.flow_id}`);
     const deployment = input.deployment_id ? this.deployments.get(input.deployment_id) : undefined;
-    if (input.deployment_id && !deployment) throw new EmulatorError(`Unknown deployment ${input.deployment_id}`);
+    if (input.deployment_id && !deployment)
+      throw new EmulatorError(`Unknown deployment ${input.deployment_id}`);
     if (this.mode === '2' && input.job_variables) {
       throw new EmulatorError('Prefect 2.12 flow runs have no job_variables');
     }
@@ -436,7 +442,8 @@ export class Store {
     const queueName = input.work_queue_name ?? deployment?.work_queue_name ?? 'default';
     const queue = pool ? this.addQueue(pool, { name: queueName }) : undefined;
     const now = Date.now();
-    const scheduled = input.next_scheduled_start_time === undefined ? now : toEpochMs(input.next_scheduled_start_time);
+    const scheduled =
+      input.next_scheduled_start_time === undefined ? now : toEpochMs(input.next_scheduled_start_time);
     const type: StateType = input.state ?? 'SCHEDULED';
     const id = newId();
     const details = emptyDetails();
@@ -468,7 +475,8 @@ export class Store {
       parameters: deepCopy(input.parameters ?? {}),
       tags: [...(input.tags ?? deployment?.tags ?? [])],
       labels,
-      job_variables: this.mode === '3' ? deepCopy(input.job_variables ?? {}) : null,
+      job_variables:
+        this.mode === '3' && input.job_variables !== null ? deepCopy(input.job_variables ?? {}) : null,
       state,
       history: [state],
       run_count: started ? 1 : 0,
@@ -479,7 +487,13 @@ export class Store {
       total_run_time: 0,
       infrastructure_pid: input.infrastructure_pid ?? null,
       flow_version: null,
-      empirical_policy: { retries: null, retry_delay: null, pause_keys: [], resuming: false, retry_type: null },
+      empirical_policy: {
+        retries: null,
+        retry_delay: null,
+        pause_keys: [],
+        resuming: false,
+        retry_type: null,
+      },
       holds_deployment_slot:
         deployment?.concurrency_limit !== null &&
         deployment?.concurrency_limit !== undefined &&

@@ -337,7 +337,7 @@ export interface SeedFlowRunInput {
   work_pool_name?: string;
   /** Default: the deployment's queue, else `'default'`. Created in the pool when missing. */
   work_queue_name?: string;
-  /** Prefect 3 only. */
+  /** Prefect 3 only. Default `{}`; `null` stores no job variables. */
   job_variables?: JsonObject | null;
   /** Default `'SCHEDULED'`. */
   state?: StateType;
@@ -419,7 +419,12 @@ export interface RecordedRequest {
 }
 
 export interface SchemaIssue {
-  kind: 'response-schema' | 'undocumented-status' | 'unimplemented-endpoint' | 'unexpected-body';
+  kind:
+    | 'response-schema'
+    | 'undocumented-status'
+    | 'unimplemented-endpoint'
+    | 'unexpected-body'
+    | 'emulator-error';
   method: string;
   path: string;
   route: string | null;
@@ -454,7 +459,12 @@ export interface FaultRule {
   /** Delay before the request is handled (outside any atomic section). */
   latencyMs?: number;
   /** Answer with this status instead of handling the request. */
-  response?: { status: number; body?: JsonValue; retryAfter?: number | string; headers?: Record<string, string> };
+  response?: {
+    status: number;
+    body?: JsonValue;
+    retryAfter?: number | string;
+    headers?: Record<string, string>;
+  };
   /** Destroy the socket without a response: `'before'` (default for `true`) the request is handled, or `'after'`. */
   drop?: boolean | 'before' | 'after';
 }
@@ -470,6 +480,7 @@ export interface FaultHandle {
 
 export interface FaultController {
   add(rule: FaultRule): FaultHandle;
+  /** Removes every rule and the global latency. */
   clear(): void;
   /** Latency for every request (or for those matching `match`); `0` turns it off. */
   setLatency(ms: number, match?: Pick<FaultRule, 'method' | 'path' | 'when'>): void;

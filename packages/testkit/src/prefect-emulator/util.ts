@@ -6,7 +6,8 @@ export function newId(): string {
   return randomUUID();
 }
 
-const UUID_LIKE = /^(urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$/;
+const UUID_LIKE =
+  /^(urn:uuid:)?\{?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\}?$/;
 
 /** What pydantic accepts as a UUID: any case, with or without hyphens, braces or a `urn:uuid:` prefix. */
 export function isUuidLike(value: string): boolean {
@@ -48,7 +49,7 @@ export function parseDateTime(value: string): number | null {
   const m = DATE_TIME.exec(value.trim());
   if (!m) return null;
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', tz] = m;
-  const ms = Number((frac + '000').slice(0, 3));
+  const ms = Number(`${frac}000`.slice(0, 3));
   let t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms);
   if (Number.isNaN(t)) return null;
   const check = new Date(t);
