@@ -22,15 +22,18 @@ describe('stevedore CLI', () => {
     expect(t.errors.join('\n')).toContain('PREFECT_API_URL is not set');
     expect(t.errors.join('\n')).toContain('stevedore sandbox');
   });
-  it.each([[['--', 'start', '--pool', 'p']], [['start', '--pool', 'p']], [['--pool', 'p']]])(
-    'accepts %j with or without a leading --',
-    async (argv) => {
-      const t = io({ PREFECT_API_URL: 'http://127.0.0.1:1/api' });
-      // No infrastructure plugin is active by default yet: the error names what to add.
-      expect(await runCli(argv, t)).toBe(2);
-      expect(t.errors.join('\n')).toBe("No infrastructure 'ecs'. Installed: none. Add @stevedore/ecs-launcher.");
-    },
-  );
+  it.each([
+    [['--', 'start', '--pool', 'p']],
+    [['start', '--pool', 'p']],
+    [['--pool', 'p']],
+  ])('accepts %j with or without a leading --', async (argv) => {
+    const t = io({ PREFECT_API_URL: 'http://127.0.0.1:1/api' });
+    // No infrastructure plugin is active by default yet: the error names what to add.
+    expect(await runCli(argv, t)).toBe(2);
+    expect(t.errors.join('\n')).toBe(
+      "No infrastructure 'ecs'. Installed: none. Add @stevedore/ecs-launcher.",
+    );
+  });
   it('lists every configuration problem at once, naming fields and fixes', async () => {
     const t = io({
       PREFECT_API_URL: 'not a url',

@@ -48,6 +48,13 @@ export const WorkerConfigSchema = z.strictObject({
   trackerPollSeconds: z.number().positive().default(15),
   /** After the infrastructure stopped, how long the engine gets to report a final state before the run is marked Crashed. */
   crashGraceSeconds: seconds(30),
+  /**
+   * How long a launched run's infrastructure may stay pending before it is stopped and the run crashed
+   * (prefect-aws's `task_start_timeout_seconds`, 300). Per deployment or run: job variable `stevedore_start_timeout_seconds`. 0 disables it.
+   */
+  startTimeoutSeconds: seconds(300),
+  /** Lines of a crashed container's log sent to the run's logs (prefect-aws's observer default: 500). */
+  crashLogLines: z.number().int().min(0).max(10000).default(500),
   withHealthcheck: z.boolean().default(false),
   healthcheckHost: z.string().default('0.0.0.0'),
   healthcheckPort: z.number().int().min(0).max(65535).default(8080),

@@ -68,6 +68,12 @@ export interface Infrastructure {
     opts: { signal: AbortSignal; gracePeriodSeconds: number; configuration?: JobConfiguration },
   ): Promise<void>;
   /**
+   * Optional: worker-level defaults for job variables (the Prefect 1 agent's options: default cluster,
+   * launch type, roles…). The kernel layers them above the pool template's defaults and below the
+   * deployment's and the flow run's job variables.
+   */
+  defaultJobVariables?(): Record<string, unknown>;
+  /**
    * Optional: the last lines the flow run's container logged (ECS: its CloudWatch awslogs stream), sent to
    * the run's logs when it crashes. Resolves to `[]` when there are none; never rejects for missing logs.
    */

@@ -1,3 +1,4 @@
+import { kernelErrorCodes, StevedoreError } from '../errors.js';
 import type { JobConfiguration } from '../extension-points.js';
 import type { PrefectApi } from '../prefect/api.js';
 import type { BaseJobTemplate, Deployment, Flow, FlowRun, ServerInfo, WorkPool } from '../prefect/types.js';
@@ -25,6 +26,8 @@ export interface BuildJobInput {
   /** The default base job template of the infrastructure, used when the pool snapshot has none. */
   defaultTemplate: BaseJobTemplate;
   api: PrefectApi;
+  /** Worker-level job-variable defaults from the infrastructure (`Infrastructure.defaultJobVariables`). */
+  workerDefaults?: Record<string, unknown>;
   signal: AbortSignal;
 }
 
@@ -45,8 +48,13 @@ export function deploymentJobVariables(deployment: Deployment | undefined): Reco
 export async function buildJobConfiguration(
   input: BuildJobInput,
 ): Promise<{ configuration: JobConfiguration; jobVariables: Record<string, unknown> }> {
-  const jobVariables = mergeJobVariables(
+  // Worker-level defaults < deployment < flow run; env dicts merge at each step (spec §1.6 step 1).
+  const withDeployment = mergeJobVariables(
+    input.workerDefaults ?? {},
     deploymentJobVariables(input.deployment),
+  );
+  const jobVariables = mergeJobVariables(
+    withDeployment,
     (input.flowRun.job_variables ?? {}) as Record<string, unknown>,
   );
   const template =
@@ -74,4 +82,24 @@ export async function buildJobConfiguration(
     defaultCommand: defaultFlowRunCommand(input.server.major),
   });
   return { configuration, jobVariables };
+}
+
+/**
+ * Reads a Stevedore-only job variable (`stevedore_*`) that must be a non-negative number of seconds.
+ * These never appear in the default base job template; they arrive as extra deployment or flow-run
+ * job variables, which Prefect servers store as given.
+ * @throws `KERNEL_CONFIG_INVALID` naming the variable when it is not a non-negative number.
+ * @internal
+ */
+export function stevedoreNumber(jobVariables: Record<string, unknown>, name: string): number | undefined {
+  const raw = jobVariables[name];
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const n = typeof raw === 'string' ? Number(raw) : raw;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+    throw new StevedoreError(
+      kernelErrorCodes.CONFIG_INVALID,
+      `Job variable '${name}' must be a number of seconds ≥ 0, got ${JSON.stringify(raw)}. Fix it in the deployment's or flow run's job variables.`,
+    );
+  }
+  return n;
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
 import type { Deployment, FlowRun, State } from '../prefect/types.js';
 import type { FlowRunLogShipper } from './flow-run-logs.js';
-import { buildJobConfiguration } from './job-builder.js';
+import { buildJobConfiguration, stevedoreNumber } from './job-builder.js';
 import type { PoolSync } from './pool-sync.js';
 import { markCancelled, proposeCrashed, stateBody } from './states.js';
 import type { RunTracker } from './tracker.js';
@@ -102,6 +102,7 @@ export class Submitter {
         workerEnv: this.d.workerEnv,
         processEnv: this.d.processEnv,
         defaultTemplate: this.d.sync.defaultTemplate(server),
+        workerDefaults: this.d.infrastructure.defaultJobVariables?.(),
         api,
         signal: AbortSignal.timeout(120_000),
       });
@@ -135,16 +136,25 @@ export class Submitter {
         runLog.warn(`Could not set the worker labels on flow run '${flowRun.id}': ${(e as Error).message}`);
       }
     }
-    // Step 9: Pending named "Submitting"; any failure is ignored, as Prefect does.
-    try {
-      await api.setFlowRunState(flowRun.id, {
-        state: stateBody(flowRun.id, 'PENDING', 'Submitting', undefined, server),
-        force: false,
-      });
-    } catch (e) {
-      logger.debug(`Could not set flow run '${flowRun.id}' to Submitting.`, { error: e });
+    // Step 9: Pending named "Submitting"; any failure is ignored, as Prefect does. Prefect 2 servers
+    // abort a Pending → Pending rename (the exception for renames arrived with Prefect 3), so the call is skipped there.
+    if (server.major >= 3) {
+      try {
+        await api.setFlowRunState(flowRun.id, {
+          state: stateBody(flowRun.id, 'PENDING', 'Submitting', undefined, server),
+          force: false,
+        });
+      } catch (e) {
+        logger.debug(`Could not set flow run '${flowRun.id}' to Submitting.`, { error: e });
+      }
     }
 
+    let startTimeoutSeconds: number | undefined;
+    try {
+      startTimeoutSeconds = stevedoreNumber(job.jobVariables, 'stevedore_start_timeout_seconds');
+    } catch (e) {
+      return this.crash(flowRun, e, runLog);
+    }
     if (shutdown.aborted) return this.handBack(flowRun, runLog);
     // Step 10: the infrastructure call is not aborted by shutdown: it is idempotent per attemptKey and
     // abandoning it half-way would leave a launched task without an infrastructure_pid.
@@ -160,6 +170,7 @@ export class Submitter {
       flowRunName: flowRun.name,
       identifier,
       infrastructureType: this.d.infrastructure.type,
+      ...(startTimeoutSeconds === undefined ? {} : { startTimeoutMs: startTimeoutSeconds * 1000 }),
     });
     // Step 11.
     try {

@@ -1,5 +1,7 @@
 import type { Clock } from '../clock.js';
+import { isStevedoreError, kernelErrorCodes } from '../errors.js';
 import type {
+  Infrastructure,
   InfrastructureStateChange,
   ObservationSink,
   ObserverHealth,
@@ -8,7 +10,7 @@ import type {
 import type { Logger } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
 import { type FlowRun, type ServerInfo, TERMINAL_STATE_TYPES } from '../prefect/types.js';
-import { markCancelled, proposeCrashed } from './states.js';
+import { markCancelled, proposeCrashed, stateBody } from './states.js';
 
 /** One run this worker launched (or adopted) and has not yet seen finish. @public */
 export interface TrackedRun {
@@ -19,6 +21,12 @@ export interface TrackedRun {
   launchedAt: Date;
   lastChange?: InfrastructureStateChange;
   stoppedAt?: Date;
+  /** First time an observer saw it running. */
+  runningAt?: Date;
+  /** How long it may stay pending before it is stopped and the run crashed (`stevedore_start_timeout_seconds`). */
+  startTimeoutMs?: number;
+  /** An InfrastructurePending proposal was made (or is in flight) for this run. */
+  pendingProposed?: boolean;
 }
 
 /** Options of {@link RunTracker}. @internal */
@@ -33,6 +41,11 @@ export interface RunTrackerOptions {
   /** Safety-net interval for polling observers while an event observer is healthy with full coverage. */
   slowPollMs: number;
   runLogger: (flowRunId: string) => Logger;
+  /** Default start timeout (ms) for runs that carry none; 0 disables it. */
+  startTimeoutMs: number;
+  /** Lines of the container's log sent to a crashed run's logs. */
+  crashLogLines: number;
+  infrastructure: Pick<Infrastructure, 'kill' | 'crashLogs'>;
 }
 
 /** Builds the diagnosis a Crashed state carries from what the observer saw. @internal */
@@ -128,6 +141,11 @@ export class RunTracker implements ObservationSink {
     )
       return;
     run.lastChange = change;
+    if (change.status === 'running' && !run.runningAt) run.runningAt = this.opts.clock.now();
+    if (change.status === 'pending' && !run.pendingProposed) {
+      run.pendingProposed = true;
+      void this.proposeInfrastructurePending(run, change);
+    }
     if (change.status === 'stopped' && !run.stoppedAt) {
       run.stoppedAt = this.opts.clock.now();
       this.opts.logger.debug('Infrastructure stopped.', {
@@ -153,6 +171,76 @@ export class RunTracker implements ObservationSink {
     for (const h of this.health.values())
       if (h.kind === 'event' && h.healthy && h.coverage === 'all') return this.opts.slowPollMs;
     return this.opts.fastPollMs;
+  }
+
+  /**
+   * Spec §3.4(a): while the infrastructure is provisioning, the run becomes Pending named
+   * "InfrastructurePending" — unless it is already Running, final, paused or being cancelled.
+   */
+  private async proposeInfrastructurePending(
+    run: TrackedRun,
+    change: InfrastructureStateChange,
+  ): Promise<void> {
+    const { api, logger } = this.opts;
+    try {
+      const current = await api.readFlowRun(run.flowRunId);
+      const type = current.state?.type ?? current.state_type;
+      if (
+        !type ||
+        type === 'RUNNING' ||
+        type === 'PAUSED' ||
+        type === 'CANCELLING' ||
+        TERMINAL_STATE_TYPES.has(type)
+      )
+        return;
+      const message =
+        change.pendingMessage ??
+        `Infrastructure is ${String(change.providerStatus ?? 'pending').toLowerCase()}.`;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const result = await api.setFlowRunState(run.flowRunId, {
+          state: stateBody(run.flowRunId, 'PENDING', 'InfrastructurePending', message, this.opts.server()),
+          force: false,
+        });
+        if (result.status !== 'WAIT') return;
+        await this.opts.clock.sleep(Math.max(0, Number(result.details.delay_seconds ?? 0)) * 1000);
+      }
+    } catch (e) {
+      if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return;
+      logger.warn(
+        `Could not mark flow run '${run.flowRunId}' as InfrastructurePending: ${(e as Error).message}`,
+        {
+          flowRunId: run.flowRunId,
+        },
+      );
+    }
+  }
+
+  /** Crashes a run with the diagnosis and the tail of its container log, then stops tracking it. */
+  private async crash(run: TrackedRun, message: string, signal: AbortSignal): Promise<void> {
+    const log = this.opts.runLogger(run.flowRunId);
+    const d = run.lastChange?.diagnosis;
+    if (d)
+      log[d.level === 'warning' ? 'warn' : 'error'](`${d.summary}: ${d.detail} Resolution: ${d.resolution}`);
+    if (this.opts.infrastructure.crashLogs && this.opts.crashLogLines > 0) {
+      try {
+        const lines = await this.opts.infrastructure.crashLogs(run.identifier, {
+          signal,
+          limit: this.opts.crashLogLines,
+        });
+        if (lines.length > 0) {
+          log.info(`Last ${lines.length} log lines of the flow run's container:`);
+          for (const line of lines) log.info(line);
+        }
+      } catch (e) {
+        // The crash report matters more than the log tail; the failure is recorded locally.
+        this.opts.logger.debug('Could not read the crashed container log.', {
+          flowRunId: run.flowRunId,
+          error: e,
+        });
+      }
+    }
+    await proposeCrashed(this.opts.api, run.flowRunId, message, this.opts.server(), log, signal);
+    this.release(run.flowRunId);
   }
 
   /**
@@ -186,7 +274,18 @@ export class RunTracker implements ObservationSink {
         this.release(id);
         continue;
       }
-      if (!tracked.stoppedAt) continue;
+      if (!tracked.stoppedAt) {
+        const timeout = tracked.startTimeoutMs ?? this.opts.startTimeoutMs;
+        if (
+          !tracked.runningAt &&
+          timeout > 0 &&
+          now - tracked.launchedAt.getTime() > timeout &&
+          type !== 'RUNNING'
+        ) {
+          await this.startTimedOut(tracked, timeout, signal);
+        }
+        continue;
+      }
       const log = this.opts.runLogger(id);
       if (type === 'CANCELLING') {
         await markCancelled(
@@ -202,12 +301,26 @@ export class RunTracker implements ObservationSink {
         continue;
       }
       if (now - tracked.stoppedAt.getTime() < this.opts.crashGraceMs) continue;
-      const message = crashMessage(tracked.lastChange);
+      const message = tracked.lastChange?.crashMessage ?? crashMessage(tracked.lastChange);
       log.error(
         `Flow run '${tracked.flowRunName}' infrastructure stopped but the run is still ${type ?? 'unknown'}.`,
       );
-      await proposeCrashed(this.opts.api, id, message, this.opts.server(), log, signal);
-      this.release(id);
+      await this.crash(tracked, message, signal);
     }
+  }
+
+  private async startTimedOut(run: TrackedRun, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    const status = run.lastChange?.providerStatus ?? run.lastChange?.status ?? 'unknown';
+    const seconds = Math.round(timeoutMs / 1000);
+    try {
+      await this.opts.infrastructure.kill(run.identifier, { signal, gracePeriodSeconds: 0 });
+    } catch (e) {
+      if (!isStevedoreError(e, kernelErrorCodes.INFRASTRUCTURE_NOT_FOUND)) throw e;
+    }
+    await this.crash(
+      run,
+      `Flow run infrastructure did not start within ${seconds} s (last status: ${status}); it was stopped. Raise stevedore_start_timeout_seconds if the image needs longer to start.`,
+      signal,
+    );
   }
 }

@@ -71,6 +71,9 @@ export class Worker {
       fastPollMs: d.config.querySeconds * 1000,
       slowPollMs: Math.max(d.config.querySeconds * 1000, 120_000),
       runLogger,
+      startTimeoutMs: d.config.startTimeoutSeconds * 1000,
+      crashLogLines: d.config.crashLogLines,
+      infrastructure: d.infrastructure,
     });
     for (const o of d.observers) this.tracker.registerObserver(o.name, o.kind);
     this.submitter = new Submitter({
