@@ -81,6 +81,9 @@ export class Canceller {
     }
     const started = Boolean(run.start_time);
     if (started && age < grace) return; // the engine gets its chance to cancel itself first
+    // Stop tracking first so the tracker does not settle the stop this kill causes with its own message;
+    // if the kill fails, the run stays CANCELLING and the next tick tries again.
+    this.d.tracker.release(run.id);
     try {
       await this.d.infrastructure.kill(pid, { signal, gracePeriodSeconds: 30 });
       log.info(`Killed infrastructure '${pid}' of cancelled flow run '${run.id}'.`);
@@ -96,6 +99,5 @@ export class Canceller {
       ? `Flow run cancelled by worker: its engine did not stop within ${this.d.config.cancellationGraceSeconds} s, so its infrastructure was stopped.`
       : 'Flow run cancelled by worker while pending.';
     await markCancelled(this.d.api, run.id, run.state, message, this.d.server(), log, signal);
-    this.d.tracker.release(run.id);
   }
 }

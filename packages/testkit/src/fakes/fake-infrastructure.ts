@@ -116,7 +116,8 @@ export class FakeInfrastructure implements Infrastructure {
   /** Reports a state change through the fake observer (when the worker runs it). */
   emit(change: InfrastructureStateChange): void {
     if (change.status === 'stopped') this.stopped.add(change.identifier);
-    this.sink?.report(change);
+    // Like a real observer: only identifiers the kernel tracks are reported.
+    if (this.sink?.tracked().some((t) => t.identifier === change.identifier)) this.sink.report(change);
   }
 
   /** The observer that delivers {@link FakeInfrastructure.emit} changes to the kernel. */
