@@ -10,6 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
 import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
+import { runSandbox } from './sandbox.js';
 
 /** Where the CLI writes; injected so tests can capture it. */
 export interface CliIo {
@@ -25,7 +26,7 @@ const NO_API_URL = [
   'PREFECT_API_URL is not set, so the worker does not know which Prefect API to poll.',
   '  Set it to your Prefect server (export PREFECT_API_URL=http://127.0.0.1:4200/api) or Prefect Cloud workspace',
   '  (https://api.prefect.cloud/api/accounts/<account>/workspaces/<workspace>) and PREFECT_API_KEY, or pass --api-url.',
-  '  To try Stevedore without Prefect or AWS, use `stevedore sandbox` (it arrives with @stevedore/ecs-launcher).',
+  '  To try Stevedore without Prefect or AWS, run `stevedore sandbox`.',
 ].join('\n');
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -113,6 +114,30 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']))
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       exit.code = await startCommand(opts, io, (k) => cmd.getOptionValueSource(k));
+    });
+
+  program
+    .command('sandbox')
+    .description(
+      'Run the worker against in-process emulators of the Prefect API and AWS, with a few seeded flow runs; no account needed.',
+    )
+    .option('--keep-running', 'keep the emulators and the worker running after the seeded runs finish')
+    .option(
+      '--timeout <seconds>',
+      'give up waiting for the seeded runs after this long',
+      num('--timeout'),
+      120,
+    )
+    .option('--verbose', 'print the worker log')
+    .action(async (opts: { keepRunning?: boolean; timeout: number; verbose?: boolean }) => {
+      exit.code = await runSandbox(
+        {
+          keepRunning: Boolean(opts.keepRunning),
+          timeoutSeconds: opts.timeout,
+          verbose: Boolean(opts.verbose),
+        },
+        io,
+      );
     });
 
   return program;

@@ -1,13 +1,14 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ecsLauncherPlugin } from '@stevedore/ecs-launcher';
 import { type AnyPlugin, isPluginDefinition, kernelErrorCodes, PluginError } from '@stevedore/kernel';
 
 /**
- * First-party plugins the CLI activates by default. Each joins this list when its package registers
- * a plugin (`definePlugin`); until then `start` explains which plugin is missing.
+ * First-party plugins the CLI activates by default. Each first-party package joins this list when it
+ * registers a plugin (`definePlugin`); `--no-default-plugins` starts from an empty set.
  */
-export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [];
+export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [ecsLauncherPlugin];
 
 /** Finds the plugin definitions a module exports (named exports or a `plugin`/`plugins` export). */
 export function pluginsFromModule(mod: Record<string, unknown>): AnyPlugin[] {

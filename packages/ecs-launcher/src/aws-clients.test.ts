@@ -1,6 +1,7 @@
+import { type CloudWatchLogsClient, DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient, ListClustersCommand } from '@aws-sdk/client-ecs';
-import { isStevedoreError } from '@stevedore/kernel';
+import { isStevedoreError, systemClock } from '@stevedore/kernel';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AwsClientPool,
@@ -9,23 +10,28 @@ import {
   awsClientSettings,
   clientRegion,
   createEcsClient,
+  createLogsClient,
 } from './aws-clients.js';
 import { ecsErrorCodes } from './errors.js';
+import { RATE_BUDGET_MIDDLEWARE_NAME, RateBudget } from './rate-budget.js';
 
 const block = (data: Record<string, unknown>) => AwsCredentialsSchema.parse(data);
 
 /** The URL a client would call, captured before anything leaves the process. */
-async function endpointOf(client: ECSClient): Promise<string> {
+async function endpointOf(client: ECSClient | CloudWatchLogsClient): Promise<string> {
   let url = '';
-  client.middlewareStack.add(
-    () => async (args) => {
-      const request = args.request as { protocol: string; hostname: string; port?: number };
-      url = `${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}`;
-      throw new Error('captured');
-    },
-    { step: 'finalizeRequest' },
-  );
-  await client.send(new ListClustersCommand({})).catch(() => undefined);
+  const capture = () => async (args: { request: unknown }) => {
+    const request = args.request as { protocol: string; hostname: string; port?: number };
+    url = `${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}`;
+    throw new Error('captured');
+  };
+  if (client instanceof ECSClient) {
+    client.middlewareStack.add(capture, { step: 'finalizeRequest' });
+    await client.send(new ListClustersCommand({})).catch(() => undefined);
+  } else {
+    client.middlewareStack.add(capture, { step: 'finalizeRequest' });
+    await client.send(new DescribeLogGroupsCommand({})).catch(() => undefined);
+  }
   return url;
 }
 
@@ -118,7 +124,36 @@ describe('createEcsClient', () => {
   });
 });
 
+describe('createLogsClient', () => {
+  it('uses the standard chain, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS included, and retries throttling 8 times', async () => {
+    vi.stubEnv('AWS_REGION', 'ap-south-1');
+    vi.stubEnv('AWS_ENDPOINT_URL_CLOUDWATCH_LOGS', 'http://127.0.0.1:4598');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIAENV');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'env-secret');
+    const client = createLogsClient({});
+    expect(await clientRegion(client)).toBe('ap-south-1');
+    expect(await client.config.maxAttempts()).toBe(8);
+    expect(await endpointOf(client)).toBe('http://127.0.0.1:4598');
+  });
+});
+
 describe('AwsClientPool', () => {
+  it('adds the shared rate budget once to every client it hands out, built or given', () => {
+    const given = new ECSClient({ region: 'us-east-1' });
+    const pool = new AwsClientPool(
+      { ecs: given, ec2: (s) => new EC2Client({ region: s.region ?? 'us-east-1' }) },
+      new RateBudget({ clock: systemClock }),
+    );
+    const budgeted = (c: { middlewareStack: { identify(): string[] } }) =>
+      c.middlewareStack.identify().filter((m) => m.startsWith(RATE_BUDGET_MIDDLEWARE_NAME)).length;
+    pool.ecs({});
+    pool.ecs({ region: 'eu-west-1' });
+    expect(budgeted(given)).toBe(1);
+    expect(budgeted(pool.ec2({ region: 'eu-west-1' }))).toBe(1);
+    expect(budgeted(pool.logs({ region: 'eu-west-1' }))).toBe(1);
+    pool.destroy();
+  });
+
   it('calls a factory once per distinct settings and passes instances through', () => {
     const made: AwsClientSettings[] = [];
     const ec2 = new EC2Client({ region: 'us-east-1' });

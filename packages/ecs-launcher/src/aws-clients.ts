@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
 import { EcsError, ecsErrorCodes } from './errors.js';
+import { installRateBudget, type RateBudget } from './rate-budget.js';
 
 const optionalString = z
   .string()
@@ -105,28 +107,51 @@ export type AwsClientSource<C> = C | ((settings: AwsClientSettings) => C);
 
 /**
  * The AWS clients {@link EcsInfrastructure} uses. Give instances to use one client for every pool (tests, a
- * single account), or factories to honour each pool's `aws_credentials` block.
+ * single account), or factories to honour each pool's `aws_credentials` block. `logs` (CloudWatch Logs, for
+ * crash logs) defaults to {@link createLogsClient}.
  * @public
  */
 export interface EcsClientSources {
   ecs: AwsClientSource<ECSClient>;
   ec2: AwsClientSource<EC2Client>;
+  logs?: AwsClientSource<CloudWatchLogsClient>;
 }
+
+/**
+ * Retry settings of the clients the default factories build: the SDK's `standard` strategy (exponential backoff
+ * with jitter, throttling errors retried on a longer base delay) with 8 attempts instead of 3, so a throttled call
+ * rides out a few seconds of throttling instead of failing.
+ *
+ * @remarks Not `adaptive`: its client-side rate limiter is per client and sleeps without honouring the abort
+ * signal, while the infrastructure's {@link RateBudget} already adapts the rate per API, shared by all clients.
+ * @public
+ */
+export const AWS_SDK_RETRY_SETTINGS = Object.freeze({ retryMode: 'standard', maxAttempts: 8 } as const);
 
 /** Builds an `ECSClient` from settings; absent settings fall through to the SDK's own chain. @public */
 export function createEcsClient(settings: AwsClientSettings): ECSClient {
-  return new ECSClient({ ...settings });
+  return new ECSClient({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
 }
 
 /** Builds an `EC2Client` from settings; absent settings fall through to the SDK's own chain. @public */
 export function createEc2Client(settings: AwsClientSettings): EC2Client {
-  return new EC2Client({ ...settings });
+  return new EC2Client({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
+}
+
+/**
+ * Builds a `CloudWatchLogsClient` from settings; absent settings fall through to the SDK's own chain
+ * (including `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`).
+ * @public
+ */
+export function createLogsClient(settings: AwsClientSettings): CloudWatchLogsClient {
+  return new CloudWatchLogsClient({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
 }
 
 /** Factories building real SDK clients from each pool's `aws_credentials`. @public */
 export const defaultEcsClientSources: EcsClientSources = Object.freeze({
   ecs: createEcsClient,
   ec2: createEc2Client,
+  logs: createLogsClient,
 });
 
 /**
@@ -137,22 +162,50 @@ export const defaultEcsClientSources: EcsClientSources = Object.freeze({
 export class AwsClientPool {
   private readonly ecsClients = new Map<string, ECSClient>();
   private readonly ec2Clients = new Map<string, EC2Client>();
+  private readonly logsClients = new Map<string, CloudWatchLogsClient>();
+  private readonly budgeted = new WeakSet<object>();
 
-  constructor(private readonly sources: EcsClientSources) {}
+  /**
+   * @param budget - when given, added to every client the pool hands out (built or given), once per client, so
+   *   all of them share one rate budget per API.
+   */
+  constructor(
+    private readonly sources: EcsClientSources,
+    private readonly budget?: RateBudget,
+  ) {}
 
   ecs(settings: AwsClientSettings): ECSClient {
-    return pick(this.sources.ecs, this.ecsClients, settings);
+    const client = pick(this.sources.ecs, this.ecsClients, settings);
+    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'ecs');
+    return client;
   }
 
   ec2(settings: AwsClientSettings): EC2Client {
-    return pick(this.sources.ec2, this.ec2Clients, settings);
+    const client = pick(this.sources.ec2, this.ec2Clients, settings);
+    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'ec2');
+    return client;
+  }
+
+  logs(settings: AwsClientSettings): CloudWatchLogsClient {
+    const client = pick(this.sources.logs ?? createLogsClient, this.logsClients, settings);
+    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'logs');
+    return client;
   }
 
   /** Destroys the clients this pool built (never the instances it was given). */
   destroy(): void {
-    for (const c of [...this.ecsClients.values(), ...this.ec2Clients.values()]) c.destroy();
+    for (const c of [...this.ecsClients.values(), ...this.ec2Clients.values(), ...this.logsClients.values()])
+      c.destroy();
     this.ecsClients.clear();
     this.ec2Clients.clear();
+    this.logsClients.clear();
+  }
+
+  /** True the first time `client` is seen (the budget is added once per client). */
+  private firstSight(client: object): boolean {
+    if (this.budgeted.has(client)) return false;
+    this.budgeted.add(client);
+    return true;
   }
 }
 

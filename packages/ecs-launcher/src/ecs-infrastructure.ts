@@ -1,6 +1,7 @@
-import { StopTaskCommand } from '@aws-sdk/client-ecs';
+import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
 import {
   type BaseJobTemplate,
+  type Clock,
   type FlowRunJob,
   type Infrastructure,
   InfrastructureNotAvailableError,
@@ -10,7 +11,9 @@ import {
   nullLogger,
   type ServerInfo,
   type SubmitResult,
+  systemClock,
   type TemplateContext,
+  type TemplateLoader,
 } from '@stevedore/kernel';
 import {
   AwsClientPool,
@@ -22,15 +25,27 @@ import {
   type EcsClientSources,
 } from './aws-clients.js';
 import { loadEcsBaseJobTemplate } from './base-job-template.js';
+import { readCrashLogs } from './crash-logs.js';
 import { type Doc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
 import { ignoredJobVariables } from './ignored-variables.js';
 import { type EcsJobConfiguration, parseEcsJobConfiguration } from './job-configuration.js';
 import { resolveNetworkConfiguration } from './network.js';
+import { RateBudget, type RateLimit } from './rate-budget.js';
 import { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Sleep } from './retry.js';
 import { prepareRunTaskRequest, runTask } from './run-task.js';
-import { defaultPrefectImage, prepareTaskDefinition, validateTaskDefinition } from './task-definition.js';
+import {
+  defaultPrefectImage,
+  orchestrationContainerName,
+  prepareTaskDefinition,
+  validateTaskDefinition,
+} from './task-definition.js';
 import { describeExistingTaskDefinition, TaskDefinitionRegistry } from './task-definition-registry.js';
+import {
+  applyWorkerTemplates,
+  WorkerTemplateCache,
+  type WorkerTemplateReferences,
+} from './worker-templates.js';
 
 /** The reason StopTask records; the reference's text, kept for anyone filtering on it (spec §2.5). @public */
 export const STOP_TASK_REASON = 'Stopped by Prefect worker';
@@ -47,7 +62,43 @@ export interface EcsInfrastructureOptions {
   sleep?: Sleep;
   /** For tests: the jitter source, in [0, 1). */
   random?: () => number;
+  /** Time for the rate budget's waits. Default: the kernel's system clock. */
+  clock?: Clock;
+  /** Per-operation overrides of the AWS rate budget ({@link DEFAULT_RATE_LIMITS}), e.g. `{ RunTask: { ratePerSecond: 5 } }`. */
+  rateLimits?: Readonly<Partial<Record<string, Partial<RateLimit>>>>;
+  /** Worker-level job-variable defaults, returned by {@link EcsInfrastructure.defaultJobVariables}. */
+  defaultJobVariables?: Readonly<Record<string, unknown>>;
+  /**
+   * Worker-level templates (task definition, RunTask parameters), loaded through `loader` at the first submission
+   * and kept (see {@link applyWorkerTemplates}).
+   */
+  templates?: { loader: TemplateLoader; references: WorkerTemplateReferences };
 }
+
+/**
+ * How to reach one task: the ECS client of its region and credentials, and the orchestration container's name
+ * when this process launched it. What observers need to describe tasks they only know by identifier.
+ * @public
+ */
+export interface EcsTaskContext {
+  ecs: ECSClient;
+  containerName?: string | undefined;
+}
+
+/** Anything that can give the {@link EcsTaskContext} of an identifier ({@link EcsInfrastructure} does). @public */
+export interface EcsTaskContextSource {
+  taskContext(identifier: string): EcsTaskContext;
+}
+
+/** What the infrastructure remembers about a task it launched in this process. */
+interface LaunchedTask {
+  settings: AwsClientSettings;
+  containerName: string;
+  taskDefinitionArn: string;
+}
+
+/** How many launches are remembered (oldest forgotten first): far more than one worker tracks at once. */
+const LAUNCH_MEMORY = 10_000;
 
 /**
  * Splits an infrastructure identifier `<cluster>::<task arn>` on the first `::` (spec §2.5 step 1).
@@ -90,12 +141,23 @@ function sameCluster(a: string, b: string): boolean {
  *
  * AWS clients come from `clients`: instances are used as they are; factories are called once per distinct
  * `aws_credentials` block (region, profile, keys, endpoint). The default factories build real SDK clients and,
- * without an `aws_credentials` block, leave everything to the SDK's standard chain.
+ * without an `aws_credentials` block, leave everything to the SDK's standard chain. Every client it uses draws
+ * from one {@link RateBudget} (added to the client's middleware stack; a client instance shared by two
+ * infrastructures keeps the budget of the last one).
+ *
+ * It remembers, for the tasks it launched in this process, the client settings, the orchestration container and the
+ * task definition, so observers ({@link EcsInfrastructure.taskContext}), `kill` without a configuration and
+ * {@link EcsInfrastructure.crashLogs} reach each task with the credentials and region it was launched with.
  * @public
  */
-export class EcsInfrastructure implements Infrastructure {
+export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
   readonly type = 'ecs';
+  /** The rate budget every AWS call of this infrastructure draws from. */
+  readonly rateBudget: RateBudget;
   private readonly clients: AwsClientPool;
+  private readonly launched = new Map<string, LaunchedTask>();
+  private readonly templates: WorkerTemplateCache | undefined;
+  private readonly jobVariableDefaults: Readonly<Record<string, unknown>>;
   private readonly registry: TaskDefinitionRegistry;
   private readonly logger: Logger;
   private readonly defaultImage: (server: ServerInfo) => string;
@@ -105,7 +167,15 @@ export class EcsInfrastructure implements Infrastructure {
   private template: BaseJobTemplate | undefined;
 
   constructor(clients: EcsClientSources = defaultEcsClientSources, options: EcsInfrastructureOptions = {}) {
-    this.clients = new AwsClientPool(clients);
+    this.rateBudget = new RateBudget({
+      clock: options.clock ?? systemClock,
+      ...(options.rateLimits ? { limits: options.rateLimits } : {}),
+    });
+    this.clients = new AwsClientPool(clients, this.rateBudget);
+    this.templates = options.templates
+      ? new WorkerTemplateCache(options.templates.loader, options.templates.references)
+      : undefined;
+    this.jobVariableDefaults = options.defaultJobVariables ?? {};
     this.logger = options.logger ?? nullLogger;
     this.defaultImage = options.defaultImage ?? defaultPrefectImage;
     this.retry = { ...defaultEcsRetryOptions, ...options.retry };
@@ -118,6 +188,65 @@ export class EcsInfrastructure implements Infrastructure {
   defaultBaseJobTemplate(_ctx: TemplateContext): BaseJobTemplate {
     this.template ??= loadEcsBaseJobTemplate();
     return structuredClone(this.template);
+  }
+
+  /**
+   * Worker-level job-variable defaults (the plugin's `cluster`, `launchType`, roles, `vpcId`, `image`, `env`). The
+   * kernel layers them above the pool template's defaults and below the deployment's and the flow run's job
+   * variables. A fresh copy per call.
+   */
+  defaultJobVariables(): Record<string, unknown> {
+    return structuredClone({ ...this.jobVariableDefaults });
+  }
+
+  /**
+   * The ECS client (and orchestration container) for an identifier: the launch's own client settings when this
+   * process launched it; else the region of the cluster (or task) ARN in the identifier, with the default
+   * credential chain; else the default client.
+   * @throws `ECS_IDENTIFIER_INVALID`
+   */
+  taskContext(identifier: string): EcsTaskContext {
+    const launched = this.launched.get(identifier);
+    if (launched) return { ecs: this.clients.ecs(launched.settings), containerName: launched.containerName };
+    const { cluster, taskArn } = parseEcsIdentifier(identifier);
+    const region = parseEcsArn(cluster).region ?? parseEcsArn(taskArn).region;
+    return { ecs: this.clients.ecs(region ? { region } : {}) };
+  }
+
+  /**
+   * The last `limit` lines the task's orchestration container wrote to CloudWatch (awslogs), for the crashed run's
+   * logs (spec §3.4 (b) 5). Resolves to `[]` when there are none or anything fails (logged at debug level): logs
+   * are a courtesy, never a reason to fail crash handling.
+   * @throws only the signal's reason, when it aborts.
+   */
+  async crashLogs(identifier: string, opts: { signal: AbortSignal; limit: number }): Promise<string[]> {
+    const { signal } = opts;
+    try {
+      const { cluster, taskArn } = parseEcsIdentifier(identifier);
+      const launched = this.launched.get(identifier);
+      const { ecs, containerName } = this.taskContext(identifier);
+      const settings = launched?.settings ?? {};
+      return await readCrashLogs({
+        ecs,
+        logs: (region) => this.clients.logs(region ? { ...settings, region } : settings),
+        cluster,
+        taskArn,
+        containerName,
+        taskDefinitionArn: launched?.taskDefinitionArn,
+        limit: opts.limit,
+        signal,
+        logger: this.logger,
+      });
+    } catch (e) {
+      signal.throwIfAborted();
+      // Crash logs are best effort, like the reference's forwarding (every failure swallowed at debug level): the
+      // run is crashed with its diagnosis either way.
+      this.logger.debug('Could not read the crashed task’s CloudWatch logs.', {
+        identifier,
+        aws: awsErrorInfo(e),
+      });
+      return [];
+    }
   }
 
   /**
@@ -137,7 +266,7 @@ export class EcsInfrastructure implements Infrastructure {
   private async launch(job: FlowRunJob, signal: AbortSignal): Promise<SubmitResult> {
     signal.throwIfAborted();
     const logger = job.runLogger;
-    const config = parseEcsJobConfiguration(job.configuration);
+    const config = parseEcsJobConfiguration(await this.withWorkerTemplates(job, signal));
     const settings = this.settingsFor(config, logger);
     const ecs = this.clients.ecs(settings);
     const cacheKey = job.flowRun.deployment_id || job.flowRun.flow_id;
@@ -211,7 +340,29 @@ export class EcsInfrastructure implements Infrastructure {
     }
     logger.info(`Created ECS task '${task.taskArn}'`, { taskArn: task.taskArn, cluster });
     // spec §1.8: the configured cluster exactly as given (name or ARN), else the cluster ARN ECS returned.
-    return { identifier: `${cluster}::${task.taskArn}` };
+    const identifier = `${cluster}::${task.taskArn}`;
+    this.remember(identifier, {
+      settings,
+      containerName: orchestrationContainerName(config),
+      taskDefinitionArn,
+    });
+    return { identifier };
+  }
+
+  /** The job configuration with the worker-level templates applied (a copy), or as it is without templates. */
+  private async withWorkerTemplates(job: FlowRunJob, signal: AbortSignal): Promise<JobConfiguration> {
+    if (!this.templates) return job.configuration;
+    const templates = await this.templates.load(signal);
+    return applyWorkerTemplates(structuredClone(job.configuration), templates, job.jobVariables);
+  }
+
+  private remember(identifier: string, launched: LaunchedTask): void {
+    this.launched.delete(identifier);
+    this.launched.set(identifier, launched);
+    if (this.launched.size > LAUNCH_MEMORY) {
+      const oldest = this.launched.keys().next().value;
+      if (oldest !== undefined) this.launched.delete(oldest);
+    }
   }
 
   /**
@@ -230,7 +381,10 @@ export class EcsInfrastructure implements Infrastructure {
     const { signal } = opts;
     signal.throwIfAborted();
     const { cluster, taskArn } = parseEcsIdentifier(identifier);
-    const { settings, configuredCluster } = this.killSettings(opts.configuration);
+    const { settings, configuredCluster } = this.killSettings(
+      opts.configuration,
+      this.launched.get(identifier)?.settings,
+    );
     if (configuredCluster && !sameCluster(configuredCluster, cluster)) {
       throw new InfrastructureNotAvailableError(
         `Unable to stop ECS task '${taskArn}': this work pool is configured for cluster '${configuredCluster}' but the task runs in cluster '${cluster}'.`,
@@ -292,12 +446,18 @@ export class EcsInfrastructure implements Infrastructure {
     return settings;
   }
 
-  /** Credentials and cluster from a kill's configuration; only these two fields matter for StopTask. */
-  private killSettings(configuration: JobConfiguration | undefined): {
+  /**
+   * Credentials and cluster from a kill's configuration; only these two fields matter for StopTask. Without a
+   * configuration, the settings the task was launched with, when this process launched it.
+   */
+  private killSettings(
+    configuration: JobConfiguration | undefined,
+    launchedWith: AwsClientSettings | undefined,
+  ): {
     settings: AwsClientSettings;
     configuredCluster: string | null;
   } {
-    if (!configuration) return { settings: {}, configuredCluster: null };
+    if (!configuration) return { settings: launchedWith ?? {}, configuredCluster: null };
     const cluster =
       typeof configuration.cluster === 'string' && configuration.cluster !== ''
         ? configuration.cluster

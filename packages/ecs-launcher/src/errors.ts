@@ -48,6 +48,8 @@ export const ecsErrorCodes = Object.freeze({
   STOP_TASK_FAILED: 'ECS_STOP_TASK_FAILED',
   /** The packaged base job template could not be read (broken install). */
   BASE_JOB_TEMPLATE_UNREADABLE: 'ECS_BASE_JOB_TEMPLATE_UNREADABLE',
+  /** The plugin's `taskDefinition` or `runTaskKwargs` template is not a mapping. */
+  WORKER_TEMPLATE_INVALID: 'ECS_WORKER_TEMPLATE_INVALID',
 } as const);
 
 /** @public */

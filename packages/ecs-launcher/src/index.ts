@@ -3,6 +3,7 @@
  * The only barrel of the package: explicit named exports.
  */
 export {
+  AWS_SDK_RETRY_SETTINGS,
   type AwsClientSettings,
   type AwsClientSource,
   type AwsCredentialsBlock,
@@ -10,14 +11,24 @@ export {
   awsClientSettings,
   createEc2Client,
   createEcsClient,
+  createLogsClient,
   defaultEcsClientSources,
   type EcsClientSources,
   type ResolvedAwsClientSettings,
 } from './aws-clients.js';
 export { loadEcsBaseJobTemplate } from './base-job-template.js';
+export { GET_LOG_EVENTS_MAX_LIMIT } from './crash-logs.js';
+export {
+  DESCRIBE_TASKS_BATCH_SIZE,
+  DescribeTasksObserver,
+  type DescribeTasksObserverOptions,
+  MISSING_TASK_REASON,
+} from './describe-tasks-observer.js';
 export {
   EcsInfrastructure,
   type EcsInfrastructureOptions,
+  type EcsTaskContext,
+  type EcsTaskContextSource,
   parseEcsIdentifier,
   STOP_TASK_REASON,
 } from './ecs-infrastructure.js';
@@ -34,6 +45,29 @@ export {
   inferNetworkConfiguration,
   resolveNetworkConfiguration,
 } from './network.js';
+export {
+  createEcsLauncherInfrastructure,
+  ECS_LAUNCHER_IAM_ACTIONS,
+  type EcsLauncherConfig,
+  EcsLauncherConfigSchema,
+  type EcsLauncherDeps,
+  ecsLauncherJobVariables,
+  ecsLauncherPlugin,
+  ecsLauncherTokens,
+} from './plugin.js';
+export {
+  DEFAULT_RATE_LIMITS,
+  FALLBACK_RATE_LIMIT,
+  installRateBudget,
+  isThrottlingError,
+  RATE_BUDGET_MIDDLEWARE_NAME,
+  RateBudget,
+  type RateBudgetedClient,
+  type RateBudgetKey,
+  type RateBudgetOptions,
+  type RateLimit,
+  TokenBucket,
+} from './rate-budget.js';
 export { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Sleep } from './retry.js';
 export {
   CLIENT_TOKEN_MAX_LENGTH,
@@ -69,3 +103,23 @@ export {
   TaskDefinitionRegistry,
   type TaskDefinitionRegistryOptions,
 } from './task-definition-registry.js';
+export {
+  diagnoseEcsTask,
+  type EcsContainerDescription,
+  type EcsTaskDescription,
+  ecsCrashMessage,
+  ecsTaskStatus,
+  FLOW_RUN_ID_TAG,
+  flowRunIdOf,
+  orchestrationContainer,
+  shouldDiagnose,
+  type ToStateChangeOptions,
+  toStateChange,
+} from './task-state.js';
+export {
+  applyWorkerTemplates,
+  mergeRunTaskKwargs,
+  WorkerTemplateCache,
+  type WorkerTemplateReferences,
+  type WorkerTemplates,
+} from './worker-templates.js';

@@ -27,8 +27,8 @@ const PREPARED = {
   containerDefinitions: [{ name: 'prefect', image: 'prefecthq/prefect:3-latest' }],
   cpu: '1024',
   memory: '2048',
-  requiresCompatibilities: ['FARGATE'],
-  networkMode: 'awsvpc',
+  requiresCompatibilities: ['FARGATE' as const],
+  networkMode: 'awsvpc' as const,
 };
 const HASH = taskDefinitionHash(PREPARED);
 

@@ -1,12 +1,35 @@
+/**
+ * @stevedore/testkit — emulators of the Prefect API and AWS, a test kernel and fakes. The conformance
+ * suites (which need vitest) live on the `@stevedore/testkit/conformance` entry point, so this one can be
+ * imported outside a test run (the CLI's `sandbox` does).
+ * @packageDocumentation
+ */
+
 export {
-  describeInfrastructureConformance,
-  type InfrastructureFixture,
-} from './conformance/infrastructure.js';
-export { describeObserverConformance, type ObserverFixture, RecordingSink } from './conformance/observer.js';
-export {
-  describeTemplateSourceConformance,
-  type TemplateSourceFixture,
-} from './conformance/template-source.js';
+  type AwsClientConfig,
+  type AwsEmulator,
+  type AwsEmulatorOptions,
+  type AwsFaultController,
+  type AwsFaultRule,
+  type AwsQuotaOptions,
+  type AwsRecordedRequest,
+  type AwsSchemaIssue,
+  awsClientConfig,
+  DEFAULT_DURATIONS,
+  DEFAULT_QUOTAS,
+  defaultTaskBehavior,
+  type EcsTask,
+  type EcsTaskDefinition,
+  type EcsTaskStateChangeEvent,
+  SIM_OUTCOME_ENV,
+  SIM_OUTCOMES,
+  SIM_RUN_MS_ENV,
+  type SimOutcome,
+  startAwsEmulator,
+  type TaskBehavior,
+  type TaskBehaviorFn,
+  type TaskDurations,
+} from './aws-emulator/index.js';
 export {
   createFakeInfrastructure,
   FakeInfrastructure,
