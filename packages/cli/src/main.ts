@@ -4,7 +4,6 @@ import {
   createKernel,
   formatConfigIssues,
   isStevedoreError,
-  kernelErrorCodes,
 } from '@stevedore/kernel';
 import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { startHealthServer } from './health.js';
 
 describe('health server (--with-healthcheck)', () => {
-  it('answers 200 OK while healthy and 503 with Prefect\'s message once the last poll is too old', async () => {
+  it("answers 200 OK while healthy and 503 with Prefect's message once the last poll is too old", async () => {
     let healthy = true;
     const server = await startHealthServer({ host: '127.0.0.1', port: 0, isHealthy: () => healthy });
     try {
@@ -10,7 +10,10 @@ describe('health server (--with-healthcheck)', () => {
       expect([ok.status, await ok.json()]).toEqual([200, { message: 'OK' }]);
       healthy = false;
       const bad = await fetch(`${server.url}/health`);
-      expect([bad.status, await bad.json()]).toEqual([503, { message: 'Worker may be unresponsive at this time' }]);
+      expect([bad.status, await bad.json()]).toEqual([
+        503,
+        { message: 'Worker may be unresponsive at this time' },
+      ]);
     } finally {
       await server.close();
     }

@@ -159,7 +159,7 @@ export class RunTracker implements ObservationSink {
   reportHealth(observer: string, health: ObserverHealth): void {
     const kind = this.kinds.get(observer) ?? 'polling';
     const before = this.health.get(observer);
-    if (before && before.healthy && !health.healthy) {
+    if (before?.healthy && !health.healthy) {
       this.opts.logger.warn(`Observer '${observer}' is unhealthy: ${health.reason ?? 'no reason given'}.`, {
         observer,
       });

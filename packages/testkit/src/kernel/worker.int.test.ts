@@ -392,17 +392,29 @@ describe('graceful shutdown', () => {
     const fake = createFakeInfrastructure({ type: 'ecs', latencyMs: 400 });
     const kernel = worker(prefect, fake, { submissionLimit: 1 });
     // The first run reaches the (slow) infrastructure call.
-    await waitFor(() => prefect.getFlowRun(launching.id)?.state?.name === 'Submitting', 5000, 'the first run submitting');
+    await waitFor(
+      () => prefect.getFlowRun(launching.id)?.state?.name === 'Submitting',
+      5000,
+      'the first run submitting',
+    );
     // The second run gets claimed while reading its flow is slow.
     prefect.faults.add({ method: 'GET', path: '/flows/{id}', latencyMs: 600 });
     const claimed = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
-    await waitFor(() => prefect.getFlowRun(claimed.id)?.state?.type === 'PENDING', 5000, 'the second run claimed');
+    await waitFor(
+      () => prefect.getFlowRun(claimed.id)?.state?.type === 'PENDING',
+      5000,
+      'the second run claimed',
+    );
     await kernel.handle.stop();
     expect(prefect.getFlowRun(launching.id)?.infrastructure_pid).toMatch(/^fake-cluster::/);
     const handedBack = prefect.getFlowRun(claimed.id);
     expect(handedBack?.state?.type).toBe('SCHEDULED');
-    expect(handedBack?.state?.message).toContain('stopped before launching this flow run; it was returned to the queue');
+    expect(handedBack?.state?.message).toContain(
+      'stopped before launching this flow run; it was returned to the queue',
+    );
     expect(fake.flowRunIds()).toEqual([launching.id]);
-    expect(kernel.records.some((r) => r.message.startsWith(`Worker '${kernel.worker().name}' stopped.`))).toBe(true);
+    expect(
+      kernel.records.some((r) => r.message.startsWith(`Worker '${kernel.worker().name}' stopped.`)),
+    ).toBe(true);
   });
 });
