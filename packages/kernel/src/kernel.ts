@@ -82,7 +82,9 @@ export function createKernel(options: CreateKernelOptions): Kernel {
       timeoutMs: config.requestTimeoutSeconds * 1000,
       maxRetries: config.maxRetries,
       logger: logger.child({ component: 'prefect-client' }),
-      workerName: () => process.env.PREFECT__WORKER_NAME,
+      // Attribution headers (spec §1.0): Prefect reads them from its own process env; we ask the worker.
+      workerName: () => worker?.name,
+      workerId: () => worker?.sync.state.workerId,
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
 
@@ -136,6 +138,25 @@ export function createKernel(options: CreateKernelOptions): Kernel {
     return worker;
   };
 
+  const preflight = async (signal: AbortSignal): Promise<PreflightReport[]> => {
+    const reports: PreflightReport[] = [];
+    for (const check of host.resolveAll(kernelTokens.preflightCheck)) {
+      try {
+        const r = await check.run({ signal });
+        reports.push({ id: check.id, description: check.description, ...r });
+      } catch (e) {
+        reports.push({
+          id: check.id,
+          description: check.description,
+          ok: false,
+          severity: 'error',
+          message: `The check itself failed: ${(e as Error).message}`,
+        });
+      }
+    }
+    return reports;
+  };
+
   return {
     config,
     host,
@@ -144,24 +165,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
     redactor,
     infrastructure,
     worker: getWorker,
-    async preflight(signal) {
-      const reports: PreflightReport[] = [];
-      for (const check of host.resolveAll(kernelTokens.preflightCheck)) {
-        try {
-          const r = await check.run({ signal });
-          reports.push({ id: check.id, description: check.description, ...r });
-        } catch (e) {
-          reports.push({
-            id: check.id,
-            description: check.description,
-            ok: false,
-            severity: 'error',
-            message: `The check itself failed: ${(e as Error).message}`,
-          });
-        }
-      }
-      return reports;
-    },
+    preflight,
     async run(signal) {
       const w = getWorker();
       const inf = infrastructure();
@@ -186,7 +190,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         }
         if (inf.start) await inf.start(signal);
         started.push(inf);
-        const reports = await this.preflight(signal);
+        const reports = await preflight(signal);
         const failed = reports.filter((r) => !r.ok && r.severity !== 'warning');
         for (const r of reports.filter((x) => !x.ok && x.severity === 'warning'))
           logger.warn(`Preflight ${r.id}: ${r.message}`);

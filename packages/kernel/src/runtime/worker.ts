@@ -119,7 +119,6 @@ export class Worker {
 
   /** Spec §1.2 setup: one sync; a transient failure is logged and the worker keeps trying. */
   async setup(signal: AbortSignal): Promise<void> {
-    process.env.PREFECT__WORKER_NAME = this.name;
     try {
       await this.sync.sync(signal);
     } catch (e) {
@@ -243,16 +242,23 @@ export class Worker {
         );
       }
       for (const o of this.d.observers) services.push(this.runObserver(o, loops.signal));
-      // The first loop to fail stops all of them; a graceful stop ends them all quietly.
-      await Promise.race([
-        Promise.all(services),
-        ...services.map((p) =>
-          p.catch((e: unknown) => {
-            loops.abort(e);
-            throw e;
-          }),
-        ),
-      ]);
+      // The first loop to fail stops all of them; a graceful stop ends them all quietly. A loop that
+      // ends early on its own (an observer giving up) does not end the worker.
+      await new Promise<void>((resolve, reject) => {
+        let pending = services.length;
+        for (const p of services) {
+          p.then(
+            () => {
+              pending -= 1;
+              if (pending === 0) resolve();
+            },
+            (e: unknown) => {
+              loops.abort(e);
+              reject(e);
+            },
+          );
+        }
+      });
     } finally {
       signal.removeEventListener('abort', onAbort);
       loops.abort();
