@@ -33,6 +33,31 @@ export const ENV_KEYS: ReadonlyArray<{ env: string; key: string; kind: Kind }> =
   { env: 'STEVEDORE_LOG_LEVEL', key: 'logLevel', kind: 'string' },
 ];
 
+/**
+ * Environment variables that set a plugin's settings (`plugins.<id>.<key>`): prefect-aws's names for its
+ * SQS observer, so a worker environment written for prefect-aws keeps working.
+ */
+export const PLUGIN_ENV_KEYS: ReadonlyArray<{ env: string; plugin: string; key: string; kind: Kind }> = [
+  {
+    env: 'PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME',
+    plugin: 'observer-sqs',
+    key: 'queueName',
+    kind: 'string',
+  },
+  {
+    env: 'PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_REGION',
+    plugin: 'observer-sqs',
+    key: 'queueRegion',
+    kind: 'string',
+  },
+  {
+    env: 'PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED',
+    plugin: 'observer-sqs',
+    key: 'enabled',
+    kind: 'boolean',
+  },
+];
+
 const TRUE = new Set(['1', 'true', 'yes', 'on', 't', 'y']);
 const FALSE = new Set(['0', 'false', 'no', 'off', 'f', 'n']);
 
@@ -43,7 +68,24 @@ export function readEnvConfig(env: Record<string, string | undefined>): {
 } {
   const values: Record<string, unknown> = {};
   const issues: ConfigIssue[] = [];
-  for (const { env: name, key, kind } of ENV_KEYS) {
+  const entries = [
+    ...ENV_KEYS.map((e) => ({
+      ...e,
+      set: (v: unknown) => {
+        values[e.key] = v;
+      },
+    })),
+    ...PLUGIN_ENV_KEYS.map((e) => ({
+      ...e,
+      key: `plugins.${e.plugin}.${e.key}`,
+      set: (v: unknown) => {
+        if (values.plugins === undefined) values.plugins = {};
+        const plugins = values.plugins as Record<string, Record<string, unknown>>;
+        plugins[e.plugin] = { ...plugins[e.plugin], [e.key]: v };
+      },
+    })),
+  ];
+  for (const { env: name, key, kind, set } of entries) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     const bad = (expected: string) =>
@@ -53,22 +95,24 @@ export function readEnvConfig(env: Record<string, string | undefined>): {
         received: JSON.stringify(raw),
         fix: `set ${name} to ${expected}, or unset it`,
       });
-    if (kind === 'string') values[key] = raw;
+    if (kind === 'string') set(raw);
     else if (kind === 'list')
-      values[key] = raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+      set(
+        raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
     else if (kind === 'boolean') {
       const v = raw.trim().toLowerCase();
-      if (TRUE.has(v)) values[key] = true;
-      else if (FALSE.has(v)) values[key] = false;
+      if (TRUE.has(v)) set(true);
+      else if (FALSE.has(v)) set(false);
       else bad('true or false');
     } else {
       const n = Number(raw);
       if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n)))
         bad(kind === 'int' ? 'a whole number' : 'a number');
-      else values[key] = n;
+      else set(n);
     }
   }
   if (env.PREFECT_LOGGING_LEVEL && values.logLevel === undefined) {

@@ -28,14 +28,20 @@ describe('stevedore CLI', () => {
     [['--pool', 'p', '--run-once']],
   ])('accepts %j with or without a leading --', async (argv) => {
     // Nothing listens on port 9: the worker logs that it cannot reach the API, polls once (no pool yet) and exits.
-    const t = io({ PREFECT_API_URL: 'http://127.0.0.1:9/api', PREFECT_CLIENT_MAX_RETRIES: '0', STEVEDORE_LOG_LEVEL: 'error' });
+    const t = io({
+      PREFECT_API_URL: 'http://127.0.0.1:9/api',
+      PREFECT_CLIENT_MAX_RETRIES: '0',
+      STEVEDORE_LOG_LEVEL: 'error',
+    });
     expect(await runCli(argv, t)).toBe(0);
     expect(t.errors).toEqual([]);
   });
   it('names the missing infrastructure plugin with --no-default-plugins', async () => {
     const t = io({ PREFECT_API_URL: 'http://127.0.0.1:9/api' });
     expect(await runCli(['start', '--pool', 'p', '--no-default-plugins'], t)).toBe(2);
-    expect(t.errors.join('\n')).toBe("No infrastructure 'ecs'. Installed: none. Add @stevedore/ecs-launcher.");
+    expect(t.errors.join('\n')).toBe(
+      "No infrastructure 'ecs'. Installed: none. Add @stevedore/ecs-launcher.",
+    );
   });
   it('lists every configuration problem at once, naming fields and fixes', async () => {
     const t = io({

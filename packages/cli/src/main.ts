@@ -176,6 +176,14 @@ async function startCommand(
   }
   // Precedence: flags > env > file > defaults.
   const raw: Record<string, unknown> = { ...file.values, ...env.values, ...flags };
+  // Plugin sections merge per plugin and per key, with the same precedence.
+  const filePlugins = (file.values.plugins ?? {}) as Record<string, Record<string, unknown>>;
+  const envPlugins = (env.values.plugins ?? {}) as Record<string, Record<string, unknown>>;
+  if (file.values.plugins !== undefined || env.values.plugins !== undefined) {
+    const merged: Record<string, unknown> = { ...filePlugins };
+    for (const [id, section] of Object.entries(envPlugins)) merged[id] = { ...filePlugins[id], ...section };
+    raw.plugins = merged;
+  }
   if (raw.apiUrl === undefined) {
     io.err(NO_API_URL);
     return 2;

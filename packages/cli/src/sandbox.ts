@@ -1,4 +1,5 @@
 import { createKernel, createLogger, type Kernel, type Logger, type StateType } from '@stevedore/kernel';
+import { createEventsClients, deployEventsInfrastructure } from '@stevedore/observer-sqs';
 import { startAwsEmulator, startPrefectEmulator } from '@stevedore/testkit';
 import type { CliIo } from './main.js';
 import { DEFAULT_PLUGINS } from './plugins.js';
@@ -114,7 +115,10 @@ export async function runSandbox(opts: SandboxOptions, io: CliIo): Promise<numbe
         cancellationPollSeconds: 0.5,
         cancellationGraceSeconds: 2,
         crashGraceSeconds: 1,
-        plugins: { 'ecs-launcher': { cluster: 'sandbox', observer: { pollSeconds: 0.5 } } },
+        plugins: {
+          'ecs-launcher': { cluster: 'sandbox', observer: { pollSeconds: 0.5 } },
+          'observer-sqs': { waitTimeSeconds: 1 },
+        },
       },
       logger,
       workerEnv: { PREFECT_API_URL: prefect.url },
@@ -125,6 +129,13 @@ export async function runSandbox(opts: SandboxOptions, io: CliIo): Promise<numbe
     throw e;
   }
   aws.ecs.seedCluster({ name: 'sandbox' });
+  // Event-driven tracking, as `stevedore events deploy` sets it up: EventBridge rule → SQS queue; the
+  // DescribeTasks poller then drops to its safety-net rate.
+  const deployed = await deployEventsInfrastructure(
+    { pool, cluster: 'sandbox' },
+    createEventsClients({ region: aws.region }),
+  );
+  io.out(`events: ${deployed.message}`);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   io.signal.addEventListener('abort', onAbort, { once: true });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Copies the AWS service models the AWS emulator validates against (ECS, EC2, CloudWatch Logs) from the
-// `aws-sdk` (v2) npm package into assets/aws-models/, and writes a README naming the source version.
+// Copies the AWS service models the AWS emulator validates against (ECS, EC2, CloudWatch Logs, SQS,
+// EventBridge) from the `aws-sdk` (v2) npm package into assets/aws-models/, and writes a README naming
+// the source version.
 //
 // The v2 `*.min.json` models keep shapes, member names, types, `required`, `locationName` and
 // `idempotencyToken`, but strip enums, length/range constraints, patterns and each operation's error
@@ -26,6 +27,15 @@ const SERVICES = [
     operations: ['DescribeVpcs', 'DescribeSubnets', 'DescribeSecurityGroups', 'DescribeAvailabilityZones'],
   },
   { file: 'logs-2014-03-28.min.json', botocore: 'logs/2014-03-28', prefix: 'logs', operations: 'all' },
+  { file: 'sqs-2012-11-05.min.json', botocore: 'sqs/2012-11-05', prefix: 'sqs', operations: 'all' },
+  // aws-sdk v2 ships EventBridge twice (`events-*` as "CloudWatch Events", `eventbridge-*`); botocore's
+  // `events/2015-10-07` is the EventBridge model (serviceId "EventBridge").
+  {
+    file: 'eventbridge-2015-10-07.min.json',
+    botocore: 'events/2015-10-07',
+    prefix: 'eventbridge',
+    operations: 'all',
+  },
 ];
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -61,6 +61,18 @@ describe('EC2 (query protocol, parsed by the real EC2Client)', () => {
     expect(groups.SecurityGroups?.[0]?.IpPermissionsEgress?.[0]?.IpRanges?.[0]?.CidrIp).toBe('0.0.0.0/0');
   });
 
+  it('seeds resources with given ids only when EC2 would accept them in a lookup', async () => {
+    const vpc = aws.ec2.seedVpc({ vpcId: 'vpc-0c0ffee0c0ffee000' });
+    aws.ec2.seedSubnet({ vpcId: vpc.VpcId, subnetId: 'subnet-0123abcd' });
+    const byId = await ec2.send(new DescribeSubnetsCommand({ SubnetIds: ['subnet-0123abcd'] }));
+    expect(byId.Subnets?.[0]?.VpcId).toBe('vpc-0c0ffee0c0ffee000');
+    expect(() => aws.ec2.seedVpc({ vpcId: 'vpc-custom' })).toThrow(/Cannot seed a VPC 'vpc-custom'/);
+    expect(() => aws.ec2.seedSubnet({ vpcId: vpc.VpcId, subnetId: 'subnet-Z' })).toThrow(/hex digits/);
+    expect(() => aws.ec2.seedSecurityGroup({ vpcId: vpc.VpcId, groupId: 'sg-x', groupName: 'g' })).toThrow(
+      /Cannot seed a security group/,
+    );
+  });
+
   it('looks up seeded resources by id and filters, with tags and wildcards', async () => {
     const vpc = aws.ec2.seedVpc({ cidrBlock: '10.1.0.0/16', tags: [{ Key: 'Name', Value: 'work' }] });
     const a = aws.ec2.seedSubnet({

@@ -125,6 +125,21 @@ export class Ec2Store {
     return `${prefix}-${randomHex(this.rng, 17)}`;
   }
 
+  /**
+   * A seeded id must be one the Describe* handlers accept (`<prefix>-` and 8 or 17 hex digits, as EC2 checks):
+   * otherwise the resource exists but every lookup by id answers `Invalid*ID.Malformed`, which looks like a bug
+   * in the code under test.
+   */
+  private seededId(prefix: 'vpc' | 'subnet' | 'sg', given: string | undefined, what: string): string {
+    if (given === undefined) return this.id(prefix);
+    if (!new RegExp(`^${prefix}-[0-9a-f]{8,17}$`).test(given)) {
+      throw new Error(
+        `Cannot seed ${what} '${given}': EC2 ids are '${prefix}-' followed by 8 or 17 lowercase hex digits, and lookups by this id would answer Malformed.`,
+      );
+    }
+    return given;
+  }
+
   seedVpc(input: SeedVpcInput = {}): Ec2Vpc {
     if (input.isDefault && this.defaultVpcId() !== null) {
       throw new AwsError(
@@ -133,7 +148,7 @@ export class Ec2Store {
       );
     }
     const vpc: Ec2Vpc = {
-      VpcId: input.vpcId ?? this.id('vpc'),
+      VpcId: this.seededId('vpc', input.vpcId, 'a VPC'),
       CidrBlock: input.cidrBlock ?? `10.${this.vpcs.size % 256}.0.0/16`,
       IsDefault: input.isDefault ?? false,
       State: 'available',
@@ -155,7 +170,7 @@ export class Ec2Store {
     const n = this.subnetCounter++;
     const az = input.availabilityZone ?? `${this.region}${'abcdef'[n % 6]}`;
     const azIndex = Math.max(0, 'abcdef'.indexOf(az.slice(-1)));
-    const subnetId = input.subnetId ?? this.id('subnet');
+    const subnetId = this.seededId('subnet', input.subnetId, 'a subnet');
     const subnet: Ec2Subnet = {
       SubnetId: subnetId,
       SubnetArn: `arn:aws:ec2:${this.region}:${this.accountId}:subnet/${subnetId}`,
@@ -187,7 +202,7 @@ export class Ec2Store {
       }
     }
     const group: Ec2SecurityGroup = {
-      GroupId: input.groupId ?? this.id('sg'),
+      GroupId: this.seededId('sg', input.groupId, 'a security group'),
       GroupName: input.groupName,
       Description: input.description ?? input.groupName,
       VpcId: input.vpcId,

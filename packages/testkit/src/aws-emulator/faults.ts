@@ -122,12 +122,16 @@ const SERVER_ERROR: Record<AwsServiceName, { code: string; status: number }> = {
   ecs: { code: 'ServerException', status: 500 },
   logs: { code: 'ServiceUnavailableException', status: 503 },
   ec2: { code: 'InternalError', status: 500 },
+  sqs: { code: 'InternalFailure', status: 500 },
+  events: { code: 'InternalException', status: 500 },
 };
 
 export const THROTTLE_ERROR: Record<AwsServiceName, { code: string; status: number; message: string }> = {
   ecs: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
   logs: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
   ec2: { code: 'RequestLimitExceeded', status: 503, message: 'Request limit exceeded.' },
+  sqs: { code: 'RequestThrottled', status: 403, message: 'Rate exceeded' },
+  events: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
 };
 
 /** Fault rules consulted in insertion order; latencies add up, the first error or drop decides. */
@@ -221,7 +225,7 @@ export class Faults implements AwsFaultController {
 }
 
 const FIVE_HUNDREDS =
-  /^(ServerException|InternalFailure|InternalError|InternalServerError|ServiceUnavailable.*)$/;
+  /^(ServerException|InternalFailure|InternalError|InternalException|InternalServerError|ServiceUnavailable.*)$/;
 
 function resolveError(
   error: NonNullable<AwsFaultRule['error']>,

@@ -1,6 +1,8 @@
 /**
- * An in-process AWS emulator for integration tests of the ECS worker: ECS and CloudWatch Logs (JSON 1.1)
- * and EC2 (query protocol) on one local endpoint, validated against AWS's published service models.
+ * An in-process AWS emulator for integration tests of the ECS worker: ECS, CloudWatch Logs and EventBridge
+ * (JSON 1.1), SQS (JSON 1.0) and EC2 (query protocol) on one local endpoint, validated against AWS's
+ * published service models. ECS task state changes are put on the EventBridge default bus, whose rules
+ * deliver them to SQS queues (what prefect-aws's ECS observer consumes).
  *
  * ```ts
  * const aws = await startAwsEmulator();
@@ -16,6 +18,7 @@
  * `PREFECT_API_URL`); `STEVEDORE_SIM_OUTCOME` in the container environment picks the outcome.
  */
 export { defaultTaskBehavior, SIM_OUTCOME_ENV, SIM_RUN_MS_ENV } from './engine.js';
+export { EventPatternError, matchesEventPattern, parseEventPattern } from './event-pattern.js';
 export { DEFAULT_QUOTAS } from './faults.js';
 export { DEFAULT_DURATIONS } from './lifecycle.js';
 export { awsClientConfig, startAwsEmulator } from './server.js';
@@ -49,6 +52,13 @@ export type {
   EcsTaskDefinition,
   EcsTaskStateChangeEvent,
   EcsTaskStatus,
+  EventBridgeDelivery,
+  EventBridgeEmulatorApi,
+  EventBridgeEmulatorOptions,
+  EventBridgeEvent,
+  EventBridgeEventInput,
+  EventBridgeRuleView,
+  EventBridgeTargetView,
   LogEventJson,
   LogsEmulatorApi,
   RunTaskFailureInjection,
@@ -58,6 +68,12 @@ export type {
   SeedSubnetInput,
   SeedVpcInput,
   SimOutcome,
+  SqsEmulatorApi,
+  SqsEmulatorOptions,
+  SqsMessageFaultFilter,
+  SqsMessageView,
+  SqsQueueCounts,
+  SqsQueueState,
   StartFailureInjection,
   TaskBehavior,
   TaskBehaviorFn,

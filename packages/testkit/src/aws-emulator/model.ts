@@ -110,6 +110,11 @@ export class ServiceModel {
     return String(this.raw.metadata.apiVersion ?? '');
   }
 
+  /** `1.0` (SQS) or `1.1` (ECS, Logs, EventBridge): the `application/x-amz-json-<v>` of JSON services. */
+  get jsonVersion(): string {
+    return String(this.raw.metadata.jsonVersion ?? '1.1');
+  }
+
   hasOperation(name: string): boolean {
     return Object.hasOwn(this.raw.operations, name);
   }

@@ -4,10 +4,12 @@ import { decodeEc2Query, ec2ErrorXml, ec2ResponseXml, jsonBody } from './codec.j
 import { Ec2Store } from './ec2.js';
 import { EcsStore } from './ecs.js';
 import { defaultTaskBehavior } from './engine.js';
+import { EventsStore, toBusEvent } from './eventbridge.js';
 import { Faults, Quotas, THROTTLE_ERROR } from './faults.js';
 import { DEFAULT_DURATIONS, TaskLifecycle, type TaskRecord, taskEventDetail } from './lifecycle.js';
 import { LogsStore } from './logs.js';
 import { loadServiceModel, type ServiceModel, validationMessage, type WalkIssue, walk } from './model.js';
+import { SqsStore, sqsErrorWire, sqsRequestError } from './sqs.js';
 import type {
   AwsClientConfig,
   AwsEmulator,
@@ -25,7 +27,7 @@ import type {
 } from './types.js';
 import { AwsError, createRng, isObject, randomUuid, sleep, toJsonObject } from './util.js';
 
-type Handler = (input: ModelObject) => ModelObject;
+type Handler = (input: ModelObject) => ModelObject | Promise<ModelObject>;
 
 interface ServiceEntry {
   name: AwsServiceName;
@@ -33,6 +35,13 @@ interface ServiceEntry {
   handlers: Record<string, Handler>;
   /** Error code for requests that break the model's constraints (required, enum, length…). */
   validationCode: string;
+  /** Maps request validation issues to the service's own error; null accepts the request (SQS). */
+  requestError?: (operation: string, issues: WalkIssue[]) => AwsError | null;
+  /** The `__type`, extra headers and status of an error answer (SQS: namespaced, `x-amzn-query-error`). */
+  errorWire?: (
+    code: string,
+    status: number,
+  ) => { type: string; headers: Record<string, string>; status: number };
 }
 
 interface Reply {
@@ -71,12 +80,20 @@ class AwsEmulatorServer {
   readonly ec2: Ec2Store;
   readonly logs = new LogsStore();
   readonly ecs: EcsStore;
+  readonly sqs: SqsStore;
+  readonly events: EventsStore;
   readonly lifecycle: TaskLifecycle;
   readonly log: AwsRecordedRequest[] = [];
   readonly issues: AwsSchemaIssue[] = [];
   readonly counts = new Map<string, number>();
   readonly listeners = new Set<(event: EcsTaskStateChangeEvent) => void>();
-  readonly services: { ecs: ServiceEntry; logs: ServiceEntry; ec2: ServiceEntry };
+  readonly services: {
+    ecs: ServiceEntry;
+    logs: ServiceEntry;
+    ec2: ServiceEntry;
+    sqs: ServiceEntry;
+    events: ServiceEntry;
+  };
   behavior: TaskBehaviorFn;
   private seq = 0;
 
@@ -110,6 +127,30 @@ class AwsEmulatorServer {
       lifecycle: this.lifecycle,
       taskDefinitionMembers: tdMembers,
     });
+    this.sqs = new SqsStore({
+      region,
+      accountId,
+      rng: this.rng,
+      ...(options.sqs?.deletedQueueCooldownMs !== undefined
+        ? { deletedQueueCooldownMs: options.sqs.deletedQueueCooldownMs }
+        : {}),
+    });
+    this.events = new EventsStore({
+      region,
+      accountId,
+      rng: this.rng,
+      sqs: this.sqs,
+      ...(options.eventBridge?.enforceQueuePolicy !== undefined
+        ? { enforceQueuePolicy: options.eventBridge.enforceQueuePolicy }
+        : {}),
+      ...(options.eventBridge?.deliveryDelayMs !== undefined
+        ? { deliveryDelayMs: options.eventBridge.deliveryDelayMs }
+        : {}),
+    });
+    // ECS puts every task state change on the default event bus, as AWS does.
+    this.listeners.add((event) => {
+      this.events.put(toBusEvent(event));
+    });
     this.services = {
       ecs: {
         name: 'ecs',
@@ -128,6 +169,23 @@ class AwsEmulatorServer {
         model: loadServiceModel('ec2-2016-11-15.min.json', 'ec2.constraints.json'),
         handlers: this.ec2.handlers(),
         validationCode: 'InvalidParameterValue',
+      },
+      sqs: {
+        name: 'sqs',
+        model: loadServiceModel('sqs-2012-11-05.min.json', 'sqs.constraints.json'),
+        handlers: this.sqs.handlers(),
+        validationCode: 'InvalidParameterValue',
+        requestError: sqsRequestError,
+        errorWire: (code, status) => {
+          const wire = sqsErrorWire(code, status);
+          return { type: wire.type, headers: { 'x-amzn-query-error': wire.queryError }, status: wire.status };
+        },
+      },
+      events: {
+        name: 'events',
+        model: loadServiceModel('eventbridge-2015-10-07.min.json', 'eventbridge.constraints.json'),
+        handlers: this.events.handlers(),
+        validationCode: 'ValidationException',
       },
     };
   }
@@ -214,16 +272,19 @@ class AwsEmulatorServer {
     requestId: string,
     record: AwsRecordedRequest,
     extra: ModelObject = {},
+    entry?: ServiceEntry,
   ): Reply {
     record.errorCode = code;
+    const wire = entry?.errorWire?.(code, status);
     return {
-      status,
+      status: wire?.status ?? status,
       headers: {
-        'content-type': 'application/x-amz-json-1.1',
+        'content-type': `application/x-amz-json-${entry?.model.jsonVersion ?? '1.1'}`,
         'x-amzn-requestid': requestId,
         'x-amzn-errortype': code,
+        ...(wire?.headers ?? {}),
       },
-      body: jsonBody({ __type: code, message, ...extra }),
+      body: jsonBody({ __type: wire?.type ?? code, message, ...extra }),
     };
   }
 
@@ -271,15 +332,15 @@ class AwsEmulatorServer {
     return { reply: null, dropAfter: plan.drop === 'after' };
   }
 
-  private run(
+  private async run(
     entry: ServiceEntry,
     operation: string,
     input: ModelObject,
-  ): { output: ModelObject } | { error: AwsError } {
+  ): Promise<{ output: ModelObject } | { error: AwsError }> {
     const handler = entry.handlers[operation];
     if (!handler) throw new Error('no handler');
     try {
-      return { output: handler(input) };
+      return { output: await handler(input) };
     } catch (error) {
       if (error instanceof AwsError) return { error };
       this.issues.push({
@@ -299,7 +360,11 @@ class AwsEmulatorServer {
           ? 'InternalError'
           : entry.name === 'ecs'
             ? 'ServerException'
-            : 'ServiceUnavailableException';
+            : entry.name === 'sqs'
+              ? 'InternalFailure'
+              : entry.name === 'events'
+                ? 'InternalException'
+                : 'ServiceUnavailableException';
       return {
         error: new AwsError(code, `Emulator error: ${String(error)}`, entry.name === 'logs' ? 503 : 500),
       };
@@ -335,9 +400,11 @@ class AwsEmulatorServer {
     const dot = target.lastIndexOf('.');
     const prefix = target.slice(0, dot);
     const operation = target.slice(dot + 1);
-    const entry = [this.services.ecs, this.services.logs].find((s) => s.model.targetPrefix === prefix);
+    const entry = [this.services.ecs, this.services.logs, this.services.sqs, this.services.events].find(
+      (s) => s.model.targetPrefix === prefix,
+    );
     const err = (code: string, message: string, status: number, extra?: ModelObject) =>
-      this.jsonError(code, message, status, requestId, record, extra);
+      this.jsonError(code, message, status, requestId, record, extra, entry);
     if (!entry || dot < 0) return err('UnknownOperationException', `Unknown target ${target}`, 400);
     record.service = entry.name;
     record.operation = operation;
@@ -384,9 +451,14 @@ class AwsEmulatorServer {
         400,
       );
     }
-    if (issues.length > 0) return err(entry.validationCode, validationMessage(issues), 400);
+    if (issues.length > 0) {
+      const mapped = entry.requestError ? entry.requestError(operation, issues) : undefined;
+      if (mapped) return err(mapped.code, mapped.message, mapped.status);
+      if (mapped === undefined) return err(entry.validationCode, validationMessage(issues), 400);
+      record.requestErrors = [];
+    }
 
-    const result = this.run(entry, operation, (input ?? {}) as ModelObject);
+    const result = await this.run(entry, operation, (input ?? {}) as ModelObject);
     if ('error' in result) {
       const e = result.error;
       const reply = err(e.code, e.message, e.status, e.extra);
@@ -399,7 +471,10 @@ class AwsEmulatorServer {
     }
     return {
       status: 200,
-      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId },
+      headers: {
+        'content-type': `application/x-amz-json-${entry.model.jsonVersion}`,
+        'x-amzn-requestid': requestId,
+      },
       body: jsonBody(result.output),
     };
   }
@@ -473,7 +548,7 @@ class AwsEmulatorServer {
       return err('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
     }
 
-    const result = this.run(entry, operation, (input ?? {}) as ModelObject);
+    const result = await this.run(entry, operation, (input ?? {}) as ModelObject);
     if ('error' in result) {
       const e = result.error;
       const reply = err(e.code, e.message, e.status);
@@ -494,6 +569,8 @@ class AwsEmulatorServer {
   dispose(): void {
     for (const t of this.ecs.tasks.values()) this.lifecycle.dispose(t);
     this.listeners.clear();
+    this.sqs.dispose();
+    this.events.dispose();
   }
 }
 
@@ -502,8 +579,9 @@ function statusMatches(task: EcsTask, until: EcsTaskStatus | ((task: EcsTask) =>
 }
 
 /**
- * Starts the AWS emulator: one HTTP endpoint on 127.0.0.1 serving ECS and CloudWatch Logs (JSON 1.1,
- * dispatched on `X-Amz-Target`) and EC2 (query protocol, dispatched on `Action=`).
+ * Starts the AWS emulator: one HTTP endpoint on 127.0.0.1 serving ECS, CloudWatch Logs and EventBridge
+ * (JSON 1.1) and SQS (JSON 1.0), dispatched on `X-Amz-Target`, and EC2 (query protocol, dispatched on
+ * `Action=`).
  */
 export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promise<AwsEmulator> {
   const region = options.region ?? 'us-east-1';
@@ -532,6 +610,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
   server.keepAliveTimeout = 5_000;
   const port = await listen(server, options.port ?? 0);
   const endpoint = `http://127.0.0.1:${port}`;
+  emu.sqs.endpoint = endpoint;
   let stopping: Promise<void> | undefined;
 
   const findTask = (ref: string) => emu.ecs.findTask(ref);
@@ -631,6 +710,47 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       putEvents: (group, stream, messages) => emu.logs.put(group, stream, messages),
       groups: () => [...emu.logs.groups.keys()],
       streams: (group) => [...(emu.logs.groups.get(group)?.streams.keys() ?? [])],
+    },
+    sqs: {
+      queue: (name) => emu.sqs.state(name),
+      queues: () =>
+        [...emu.sqs.queues.keys()]
+          .sort()
+          .map((name) => emu.sqs.state(name))
+          .filter((q) => q !== undefined),
+      messages: (name) => emu.sqs.messages(name),
+      createQueue: (name, attributes, tags) => emu.sqs.createQueue(name, attributes ?? {}, tags ?? {}),
+      send: (queue, body, options) =>
+        emu.sqs.sendTo(
+          queue,
+          body,
+          options?.delaySeconds !== undefined ? { delaySeconds: options.delaySeconds } : {},
+        ),
+      sendRaw: (queue, body) => emu.sqs.sendTo(queue, body, { raw: true }),
+      deleteQueue: (name) => emu.sqs.deleteQueue(name, false),
+      purge: (name) => emu.sqs.purge(name),
+      injectDuplicate: (filter) => emu.sqs.injectDuplicate(filter),
+      injectDelay: (filter) => emu.sqs.injectDelay(filter),
+      injectReorder: (filter) => emu.sqs.injectReorder(filter),
+      clearFaults: () => emu.sqs.clearFaults(),
+    },
+    events: {
+      rules: () =>
+        [...emu.events.rules.values()]
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map((r) => emu.events.view(r)),
+      put: (input) => {
+        const event = emu.events.complete(input);
+        return { event: structuredClone(event), matchedRules: emu.events.put(event) };
+      },
+      events: () => emu.events.log.map((e) => structuredClone(e)),
+      deliveries: () => emu.events.deliveryLog.map((d) => ({ ...d })),
+      setDeliveryDelay: (ms) => {
+        emu.events.deliveryDelayMs = ms;
+      },
+      enforceQueuePolicy: (enabled) => {
+        emu.events.enforcePolicy = enabled;
+      },
     },
     faults: emu.faults,
     callCounts: () => Object.fromEntries([...emu.counts.entries()].sort(([a], [b]) => a.localeCompare(b))),

@@ -1,4 +1,4 @@
-/** Public types of the AWS emulator (ECS, EC2 and CloudWatch Logs on one local endpoint). */
+/** Public types of the AWS emulator (ECS, EC2, CloudWatch Logs, SQS and EventBridge on one local endpoint). */
 
 /** A value in model form: what handlers produce before a protocol serialises it. */
 export type ModelValue = string | number | boolean | Date | Uint8Array | ModelValue[] | ModelObject;
@@ -11,7 +11,7 @@ export interface AwsJsonObject {
   [key: string]: AwsJsonValue;
 }
 
-export type AwsServiceName = 'ecs' | 'ec2' | 'logs';
+export type AwsServiceName = 'ecs' | 'ec2' | 'logs' | 'sqs' | 'events';
 
 export interface SchemaIssueDetail {
   /** Member path, e.g. `tasks[0].containers[1].exitCode`. */
@@ -76,7 +76,7 @@ export interface AwsFaultRequestInfo {
 
 export interface AwsFaultRule {
   name?: string;
-  /** `ecs:RunTask`, or a bare operation name (`RunTask`), or a list of either. Default: every operation. */
+  /** `ecs:RunTask`, `sqs:ReceiveMessage`, `events:PutRule`, or a bare operation name (`RunTask`), or a list of either. Default: every operation. */
   operation?: string | string[];
   service?: AwsServiceName;
   when?: (info: AwsFaultRequestInfo) => boolean;
@@ -88,8 +88,9 @@ export interface AwsFaultRule {
   latencyMs?: number;
   /**
    * Answer with this AWS error instead of handling the request. `status` defaults to 400 (500 for
-   * `ServerException`, `InternalFailure`, `InternalError`, `ServiceUnavailable*`, 503 for EC2's
-   * `RequestLimitExceeded` and `Unavailable`).
+   * `ServerException`, `InternalFailure`, `InternalError`, `InternalException`, `ServiceUnavailable*`,
+   * 503 for EC2's `RequestLimitExceeded` and `Unavailable`). SQS answers carry the awsQuery code of the
+   * model's error (`QueueDoesNotExist` → `AWS.SimpleQueueService.NonExistentQueue`) in `x-amzn-query-error`.
    */
   error?: { code: string; message?: string; status?: number };
   /**
@@ -108,9 +109,9 @@ export interface AwsFaultHandle {
 
 export interface AwsFaultController {
   add(rule: AwsFaultRule): AwsFaultHandle;
-  /** Answer `ThrottlingException` (JSON services) / `RequestLimitExceeded` (EC2) `times` times. */
+  /** Answer `ThrottlingException` (ECS, Logs, EventBridge) / `RequestThrottled` (SQS) / `RequestLimitExceeded` (EC2) `times` times. */
   throttle(operation: string, times?: number): AwsFaultHandle;
-  /** Answer a 5xx (`ServerException` for ECS, `ServiceUnavailableException` for Logs, `InternalError` for EC2). */
+  /** Answer a 5xx (`ServerException` for ECS, `ServiceUnavailableException` for Logs, `InternalError` for EC2, `InternalFailure` for SQS, `InternalException` for EventBridge). */
   serverError(operation: string, times?: number): AwsFaultHandle;
   /** Handle the request, then destroy the connection (`times` requests). */
   loseResponse(operation: string, times?: number): AwsFaultHandle;
@@ -452,6 +453,181 @@ export interface LogsEmulatorApi {
   streams(group: string): string[];
 }
 
+// -------------------------------------------------------------------------------------------------- SQS
+
+export interface SqsEmulatorOptions {
+  /**
+   * How long a deleted queue's name stays unusable for CreateQueue (`QueueDeletedRecently`), in ms.
+   * Default 60000, as SQS documents; `sqs.deleteQueue()` (the test helper) skips it.
+   */
+  deletedQueueCooldownMs?: number;
+}
+
+/** Message counts of one queue, as `ApproximateNumberOf*` would report them (exact here). */
+export interface SqsQueueCounts {
+  /** Receivable now. */
+  visible: number;
+  /** Received and not yet deleted, within their visibility timeout. */
+  inFlight: number;
+  /** Not yet receivable: `DelaySeconds`, or held back by an injected delay. */
+  delayed: number;
+  /** Held by an `injectReorder` fault, not in the queue yet. */
+  held: number;
+  total: number;
+}
+
+export interface SqsQueueState extends SqsQueueCounts {
+  name: string;
+  url: string;
+  arn: string;
+  /** The settable attributes as stored (`VisibilityTimeout`, `RedrivePolicy`, `Policy`…), strings. */
+  attributes: Record<string, string>;
+  tags: Record<string, string>;
+  /** The redrive policy's dead-letter queue and its counts; null without a redrive policy. */
+  dlq: (SqsQueueCounts & { name: string; arn: string; exists: boolean }) | null;
+}
+
+export interface SqsMessageView {
+  messageId: string;
+  body: string;
+  state: 'visible' | 'in-flight' | 'delayed';
+  /** `ApproximateReceiveCount`. */
+  receiveCount: number;
+  /** `SentTimestamp`, epoch ms. */
+  sentAt: number;
+  /** `ApproximateFirstReceiveTimestamp`, epoch ms. */
+  firstReceivedAt?: number;
+  /** When it becomes receivable (epoch ms); in the past when visible. */
+  visibleAt: number;
+  /** Set on messages a redrive moved to this (dead-letter) queue. */
+  deadLetterQueueSourceArn?: string;
+  messageAttributes: Record<string, { DataType: string; StringValue?: string; BinaryValue?: string }>;
+}
+
+/** Which new messages a fault applies to. */
+export interface SqsMessageFaultFilter {
+  /** Queue name (default: every queue). */
+  queue?: string;
+  /** Only messages whose body satisfies this (e.g. `(b) => b.includes('"lastStatus":"RUNNING"')`). */
+  match?: (body: string) => boolean;
+  /** How many messages it applies to (default 1). */
+  times?: number;
+}
+
+export interface SqsEmulatorApi {
+  /** A queue's state and counts (with its dead-letter queue's); undefined when it does not exist. */
+  queue(name: string): SqsQueueState | undefined;
+  queues(): SqsQueueState[];
+  /** Every message of a queue (visible, in flight and delayed), in queue order. */
+  messages(name: string): SqsMessageView[];
+  /** Creates a queue as CreateQueue does (attributes as SQS takes them); returns its URL. */
+  createQueue(name: string, attributes?: Record<string, string>, tags?: Record<string, string>): string;
+  /** Sends a message as SendMessage does (faults apply); returns its MessageId. */
+  send(queue: string, body: string, options?: { delaySeconds?: number }): string;
+  /**
+   * Puts `body` in the queue verbatim, unchecked (a malformed or non-JSON message, an empty body…);
+   * returns its MessageId. Faults apply.
+   */
+  sendRaw(queue: string, body: string): string;
+  /** Deletes a queue now, as DeleteQueue does (pending long polls answer `QueueDoesNotExist`), without the recreate cooldown. */
+  deleteQueue(name: string): void;
+  /** Removes every message of a queue. */
+  purge(name: string): void;
+  /** Each matching new message is enqueued `copies + 1` times with the same MessageId (at-least-once delivery). */
+  injectDuplicate(filter?: SqsMessageFaultFilter & { copies?: number }): AwsFaultHandle;
+  /** Each matching new message stays invisible for `delayMs`, so later messages overtake it. */
+  injectDelay(filter: SqsMessageFaultFilter & { delayMs: number }): AwsFaultHandle;
+  /**
+   * Holds the next `count` matching messages and enqueues them in reverse order once `count` have
+   * arrived (or after `maxHoldMs`, default 2000, with whatever was held).
+   */
+  injectReorder(
+    filter: Omit<SqsMessageFaultFilter, 'times'> & { count: number; maxHoldMs?: number },
+  ): AwsFaultHandle;
+  /** Removes every SQS message fault. */
+  clearFaults(): void;
+}
+
+// ------------------------------------------------------------------------------------------ EventBridge
+
+export interface EventBridgeEmulatorOptions {
+  /**
+   * When true, an SQS target only receives an event if the queue's `Policy` allows `sqs:SendMessage` to
+   * `events.amazonaws.com` (optionally conditioned on `aws:SourceArn`), as AWS requires. Default false:
+   * every SQS target receives matching events.
+   */
+  enforceQueuePolicy?: boolean;
+  /** Delay between an event being put and its delivery to targets, in ms (default 0: synchronous). */
+  deliveryDelayMs?: number;
+}
+
+/** An event on the bus, as an SQS target receives it (the message Body is this JSON). */
+export interface EventBridgeEvent {
+  version: string;
+  id: string;
+  'detail-type': string;
+  source: string;
+  account: string;
+  time: string;
+  region: string;
+  resources: string[];
+  detail: AwsJsonObject;
+}
+
+export interface EventBridgeTargetView {
+  Id: string;
+  Arn: string;
+  Input?: string;
+  InputPath?: string;
+  /** The other members PutTargets stored (InputTransformer, RoleArn, SqsParameters…). */
+  [member: string]: AwsJsonValue | undefined;
+}
+
+export interface EventBridgeRuleView {
+  name: string;
+  arn: string;
+  eventBusName: string;
+  eventPattern?: string;
+  scheduleExpression?: string;
+  state: string;
+  description?: string;
+  targets: EventBridgeTargetView[];
+  tags: Record<string, string>;
+}
+
+export interface EventBridgeDelivery {
+  eventId: string;
+  rule: string;
+  targetId: string;
+  targetArn: string;
+  ok: boolean;
+  /** Why it was not delivered (queue missing, policy denies, unsupported target type…). */
+  error?: string;
+  /** The SQS MessageId of the delivered message. */
+  messageId?: string;
+  at: number;
+}
+
+/** What `events.put()` takes: `detail-type`, `source` and `detail` at least; the rest is filled in. */
+export type EventBridgeEventInput = Partial<EventBridgeEvent> & {
+  source: string;
+  'detail-type': string;
+  detail?: AwsJsonObject;
+};
+
+export interface EventBridgeEmulatorApi {
+  /** Every rule of the default bus with its targets and tags. */
+  rules(): EventBridgeRuleView[];
+  /** Puts an event on the default bus (any source, `aws.*` included); returns it and the rules it matched. */
+  put(event: EventBridgeEventInput): { event: EventBridgeEvent; matchedRules: string[] };
+  /** Every event put on the bus (ECS task state changes included), oldest first. */
+  events(): EventBridgeEvent[];
+  /** Every delivery attempt to a target, oldest first. */
+  deliveries(): EventBridgeDelivery[];
+  setDeliveryDelay(ms: number): void;
+  enforceQueuePolicy(enabled: boolean): void;
+}
+
 // ------------------------------------------------------------------------------------------- emulator
 
 export interface AwsEmulatorOptions {
@@ -470,10 +646,12 @@ export interface AwsEmulatorOptions {
   seed?: number;
   /** Port to listen on (default 0: an ephemeral port). */
   port?: number;
+  sqs?: SqsEmulatorOptions;
+  eventBridge?: EventBridgeEmulatorOptions;
 }
 
 export interface AwsEmulator {
-  /** `http://127.0.0.1:<port>`: the endpoint of all three services. */
+  /** `http://127.0.0.1:<port>`: the endpoint of every emulated service. */
   readonly endpoint: string;
   readonly port: number;
   readonly region: string;
@@ -481,6 +659,9 @@ export interface AwsEmulator {
   readonly ecs: EcsEmulatorApi;
   readonly ec2: Ec2EmulatorApi;
   readonly logs: LogsEmulatorApi;
+  readonly sqs: SqsEmulatorApi;
+  /** EventBridge (the default event bus); ECS task state changes are put on it. */
+  readonly events: EventBridgeEmulatorApi;
   readonly faults: AwsFaultController;
   /** Requests per operation, keyed `ecs:RunTask`… (every attempt counts, throttled ones included). */
   callCounts(): Record<string, number>;
@@ -490,7 +671,10 @@ export interface AwsEmulator {
   clearRequests(): void;
   /** Emulator defects: responses that break the model, unimplemented operations, handler crashes. */
   schemaErrors(): AwsSchemaIssue[];
-  /** Subscribes to task state changes (one event per `version`); returns the unsubscribe function. */
+  /**
+   * Subscribes to task state changes (one event per `version`); returns the unsubscribe function. The same
+   * events are put on the EventBridge default bus (`events`), where rules can route them to SQS.
+   */
   onTaskChange(listener: (event: EcsTaskStateChangeEvent) => void): () => void;
   stop(): Promise<void>;
 }
