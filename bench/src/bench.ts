@@ -41,12 +41,19 @@ Prefect API and AWS emulators (AWS quotas enforced).
   --query-seconds <s>          the worker's PREFECT_WORKER_QUERY_SECONDS (default 1)
   --tracker-poll-seconds <s>   the worker's STEVEDORE_TRACKER_POLL_SECONDS (default 2)
   --idle-seconds <s>           how long to sample the idle worker before seeding (default 5)
+  --run-task-rate <n>          the emulated account's RunTask refill rate per second (default: AWS's 20;
+                               lower it to see the worker meet a quota below the one it assumes)
   --timeout <s>                give up waiting for the runs after this long (default 120 + 0.3 × runs)
   --out <file>                 where to write the JSON (default bench/results/latest.json)
   -h, --help                   this help`;
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED']);
 const POOL = 'bench-ecs-pool';
+/**
+ * DescribeTasks calls closer together than this belong to one poll. The calls of one poll go out within
+ * a few tens of ms of each other; polls are PREFECT_WORKER_QUERY_SECONDS apart (the observer's interval).
+ */
+const POLL_GAP_MS = 400;
 const WORKER_NAME = 'bench-worker';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,6 +66,7 @@ interface Options {
   querySeconds: number;
   trackerPollSeconds: number;
   idleSeconds: number;
+  runTaskRate: number | undefined;
   timeoutSeconds: number;
   out: string;
 }
@@ -73,6 +81,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       'query-seconds': { type: 'string' },
       'tracker-poll-seconds': { type: 'string' },
       'idle-seconds': { type: 'string' },
+      'run-task-rate': { type: 'string' },
       timeout: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -95,6 +104,8 @@ function parseOptions(argv: string[]): Options | 'help' {
     querySeconds: num('query-seconds', values['query-seconds'], 1),
     trackerPollSeconds: num('tracker-poll-seconds', values['tracker-poll-seconds'], 2),
     idleSeconds: num('idle-seconds', values['idle-seconds'], 5),
+    runTaskRate:
+      values['run-task-rate'] === undefined ? undefined : num('run-task-rate', values['run-task-rate'], 20),
     timeoutSeconds: num('timeout', values.timeout, Math.round(120 + 0.3 * runs)),
     out: values.out ?? join(benchDir, 'results', 'latest.json'),
   };
@@ -271,6 +282,10 @@ async function main(): Promise<number> {
 
   const prefect = await startPrefectEmulator({ mode: '3' });
   const aws = await startAwsEmulator({ region: 'us-east-1' });
+  if (opts.runTaskRate !== undefined) {
+    const burst = aws.faults.quotas()['ecs:RunTask']?.burst ?? 100;
+    aws.faults.setQuota('ecs:RunTask', { burst, ratePerSecond: opts.runTaskRate });
+  }
   say(`Prefect API emulator ${prefect.url}; AWS emulator ${aws.endpoint} (quotas enforced)`);
 
   const log = createWriteStream(logPath);
@@ -392,6 +407,7 @@ async function main(): Promise<number> {
         trackerPollSeconds: opts.trackerPollSeconds,
         submissionLimit: opts.submissionLimit,
         quotasEnforced: true,
+        runTaskQuota,
       },
       finished,
       outcomes: runOutcomeFigures(runs, (id) => prefect.stateHistory(id), prefect.logs()),
@@ -403,7 +419,7 @@ async function main(): Promise<number> {
         registerTaskDefinition: registers,
         registerTaskDefinitionAfterFirst: Math.max(0, registers - 1),
       },
-      describeTasks: describeTasksFigures(requests, tasks, (opts.trackerPollSeconds * 1000) / 2),
+      describeTasks: describeTasksFigures(requests, tasks, POLL_GAP_MS),
       prefect: prefectCallsPerRun(prefectRequests, opts.runs),
       rss: {
         idleMiB: mib(idleKiB),

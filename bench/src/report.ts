@@ -15,6 +15,8 @@ export interface BenchResult {
     trackerPollSeconds: number;
     submissionLimit: number;
     quotasEnforced: true;
+    /** The emulated account's RunTask token bucket. */
+    runTaskQuota: { burst: number; ratePerSecond: number };
   };
   /** Whether every run reached a final state before the timeout. */
   finished: boolean;
@@ -208,13 +210,15 @@ export function formatTable(r: BenchResult): string[] {
 
 /** A section for packages/ecs-launcher/README.md. */
 export function formatMarkdown(r: BenchResult): string[] {
+  const st = r.settings;
   const lines = [
     '### Benchmark',
     '',
-    `\`pnpm bench\` (scenario \`${r.scenario}\`): ${r.settings.runs} flow runs seeded at once against the Prefect API and AWS`,
-    `emulators with AWS quotas enforced (RunTask ${r.runTask.burst} burst, ${r.runTask.quotaPerSecond}/s), the worker in its own process`,
-    `(\`stevedore start\`, submission limit ${r.settings.submissionLimit}, tracker poll ${r.settings.trackerPollSeconds} s). ` +
-      `Commit \`${r.commit?.slice(0, 12) ?? 'unknown'}\`, Node ${r.node}, ${r.date.slice(0, 10)}. How each figure is measured: \`bench/README.md\`.`,
+    `\`pnpm bench\` (scenario \`${r.scenario}\`): ${st.runs} flow runs scheduled at once; the worker (\`stevedore start\`) in its own`,
+    `process against the Prefect API and AWS emulators, AWS quotas enforced (RunTask: burst ${r.runTask.burst}, ${r.runTask.quotaPerSecond}/s).`,
+    `Worker settings: submission limit ${st.submissionLimit}, query interval ${st.querySeconds} s (also the DescribeTasks poll interval),`,
+    `tracker settle ${st.trackerPollSeconds} s; each simulated flow run lasts ${st.runMs} ms. Commit \`${r.commit?.slice(0, 12) ?? 'unknown'}\`,`,
+    `Node ${r.node}, ${r.date.slice(0, 10)}; how each figure is measured: \`bench/README.md\`.`,
     '',
     '| figure | value | goal |',
     '| --- | --- | --- |',

@@ -44,6 +44,8 @@ export const WorkerConfigSchema = z.strictObject({
   cancellationPollSeconds: z.number().positive().default(10),
   /** How long a started run's engine gets to cancel itself before its infrastructure is killed. */
   cancellationGraceSeconds: seconds(30),
+  /** How often the worker looks for the pool's Pending/Running runs it does not track yet (adoption after a restart). */
+  reconcileSeconds: z.number().positive().default(60),
   /** How often the kernel checks Prefect for the states of the runs it tracks. */
   trackerPollSeconds: z.number().positive().default(15),
   /** After the infrastructure stopped, how long the engine gets to report a final state before the run is marked Crashed. */

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { WorkerConfig } from '../config.js';
 import { isStevedoreError, kernelErrorCodes } from '../errors.js';
-import type { Infrastructure } from '../extension-points.js';
+import type { Infrastructure, JobConfiguration } from '../extension-points.js';
 import type { Logger } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
 import type { FlowRun, ServerInfo } from '../prefect/types.js';
@@ -19,6 +19,8 @@ export interface CancellerDeps {
   server: () => ServerInfo | undefined;
   isSubmitting: (flowRunId: string) => boolean;
   runLogger: (flowRunId: string) => Logger;
+  /** Spec §1.9 step 4: the job configuration is rebuilt before killing, so the pool's aws_credentials apply. */
+  configurationFor: (flowRunId: string, signal: AbortSignal) => Promise<JobConfiguration | undefined>;
 }
 
 /**
@@ -83,9 +85,17 @@ export class Canceller {
     if (started && age < grace) return; // the engine gets its chance to cancel itself first
     // Stop tracking first so the tracker does not settle the stop this kill causes with its own message;
     // if the kill fails, the run stays CANCELLING and the next tick tries again.
+    const tracked = this.d.tracker.get(run.id);
     this.d.tracker.release(run.id);
     try {
-      await this.d.infrastructure.kill(pid, { signal, gracePeriodSeconds: 30 });
+      const configuration = tracked
+        ? await this.d.tracker.configurationOf(tracked, signal)
+        : await this.d.configurationFor(run.id, signal).catch(() => undefined);
+      await this.d.infrastructure.kill(pid, {
+        signal,
+        gracePeriodSeconds: 30,
+        ...(configuration ? { configuration } : {}),
+      });
       log.info(`Killed infrastructure '${pid}' of cancelled flow run '${run.id}'.`);
     } catch (e) {
       if (isStevedoreError(e, kernelErrorCodes.INFRASTRUCTURE_NOT_AVAILABLE)) {

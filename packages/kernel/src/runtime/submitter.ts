@@ -170,6 +170,7 @@ export class Submitter {
       flowRunName: flowRun.name,
       identifier,
       infrastructureType: this.d.infrastructure.type,
+      configuration: job.configuration,
       ...(startTimeoutSeconds === undefined ? {} : { startTimeoutMs: startTimeoutSeconds * 1000 }),
     });
     // Step 11.

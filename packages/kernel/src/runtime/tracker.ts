@@ -3,6 +3,7 @@ import { isStevedoreError, kernelErrorCodes } from '../errors.js';
 import type {
   Infrastructure,
   InfrastructureStateChange,
+  JobConfiguration,
   ObservationSink,
   ObserverHealth,
   TrackedInfrastructure,
@@ -27,6 +28,12 @@ export interface TrackedRun {
   startTimeoutMs?: number;
   /** An InfrastructurePending proposal was made (or is in flight) for this run. */
   pendingProposed?: boolean;
+  /** Found in Prefect (after a restart, or launched by another replica) rather than launched by this process. */
+  adopted?: boolean;
+  /** Counts toward `--limit`: launched by this worker, or adopted with this worker's name on its labels. */
+  countsTowardLimit?: boolean;
+  /** The job configuration it was launched with, when launched by this process (used to kill it). */
+  configuration?: JobConfiguration;
 }
 
 /** Options of {@link RunTracker}. @internal */
@@ -46,6 +53,8 @@ export interface RunTrackerOptions {
   /** Lines of the container's log sent to a crashed run's logs. */
   crashLogLines: number;
   infrastructure: Pick<Infrastructure, 'kill' | 'crashLogs'>;
+  /** Rebuilds the job configuration of a run (spec §1.9 step 4), for killing runs this process did not launch. */
+  configurationFor?: (flowRunId: string, signal: AbortSignal) => Promise<JobConfiguration | undefined>;
 }
 
 /** Builds the diagnosis a Crashed state carries from what the observer saw. @internal */
@@ -80,6 +89,27 @@ export class RunTracker implements ObservationSink {
 
   get size(): number {
     return this.runs.size;
+  }
+
+  /** Runs that count toward `--limit`. */
+  get limitCount(): number {
+    let n = 0;
+    for (const r of this.runs.values()) if (r.countsTowardLimit !== false) n += 1;
+    return n;
+  }
+
+  /** The configuration to kill a run with: the one it was launched with, or rebuilt from Prefect. */
+  async configurationOf(run: TrackedRun, signal: AbortSignal): Promise<JobConfiguration | undefined> {
+    if (run.configuration) return run.configuration;
+    try {
+      return await this.opts.configurationFor?.(run.flowRunId, signal);
+    } catch (e) {
+      // Killing with the default AWS configuration is still better than not killing at all.
+      this.opts.logger.warn(
+        `Could not rebuild the job configuration of flow run '${run.flowRunId}': ${(e as Error).message}`,
+      );
+      return undefined;
+    }
   }
 
   has(flowRunId: string): boolean {
@@ -313,7 +343,12 @@ export class RunTracker implements ObservationSink {
     const status = run.lastChange?.providerStatus ?? run.lastChange?.status ?? 'unknown';
     const seconds = Math.round(timeoutMs / 1000);
     try {
-      await this.opts.infrastructure.kill(run.identifier, { signal, gracePeriodSeconds: 0 });
+      const configuration = await this.configurationOf(run, signal);
+      await this.opts.infrastructure.kill(run.identifier, {
+        signal,
+        gracePeriodSeconds: 0,
+        ...(configuration ? { configuration } : {}),
+      });
     } catch (e) {
       if (!isStevedoreError(e, kernelErrorCodes.INFRASTRUCTURE_NOT_FOUND)) throw e;
     }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { WorkerConfig } from '../config.js';
 import { isStevedoreError, kernelErrorCodes } from '../errors.js';
-import type { Infrastructure, Observer } from '../extension-points.js';
+import type { Infrastructure, JobConfiguration, Observer } from '../extension-points.js';
 import type { Logger, Redactor } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
 import { formatScheduledBefore } from '../prefect/client.js';
@@ -10,6 +11,7 @@ import type { FlowRun } from '../prefect/types.js';
 import { Canceller } from './cancellation.js';
 import { FlowRunLogShipper } from './flow-run-logs.js';
 import { startHealthServer } from './health.js';
+import { buildJobConfiguration } from './job-builder.js';
 import { PoolSync } from './pool-sync.js';
 import { isTransientFailure, runServiceLoop } from './service-loop.js';
 import { type SubmissionOutcome, Submitter } from './submitter.js';
@@ -74,6 +76,7 @@ export class Worker {
       startTimeoutMs: d.config.startTimeoutSeconds * 1000,
       crashLogLines: d.config.crashLogLines,
       infrastructure: d.infrastructure,
+      configurationFor: (id, signal) => this.configurationFor(id, signal),
     });
     for (const o of d.observers) this.tracker.registerObserver(o.name, o.kind);
     this.submitter = new Submitter({
@@ -99,12 +102,13 @@ export class Worker {
       server: () => this.sync.state.server,
       isSubmitting: (id) => this.submitting.has(id),
       runLogger,
+      configurationFor: (id, signal) => this.configurationFor(id, signal),
     });
   }
 
   /** Runs launched and not yet seen finish, plus submissions in flight: what `--limit` counts. */
   get inFlight(): number {
-    return this.tracker.size + this.submitting.size;
+    return this.tracker.limitCount + this.submitting.size;
   }
 
   get submissionsInFlight(): number {
@@ -121,11 +125,88 @@ export class Worker {
   async setup(signal: AbortSignal): Promise<void> {
     try {
       await this.sync.sync(signal);
+      // Before the first poll, so runs launched before a restart count toward --limit at once.
+      await this.adoptRuns(signal);
     } catch (e) {
       if (!isTransientFailure(e)) throw e;
       this.d.logger.warn(
         `Unable to reach the Prefect API while starting up; the worker will keep attempting to connect: ${(e as Error).message}`,
       );
+    }
+  }
+
+  /**
+   * Spec §1.9 step 4: rebuilds a run's job configuration (pool template ⊕ job variables), so killing a
+   * run this process did not launch still uses the pool's credentials and region.
+   */
+  async configurationFor(flowRunId: string, signal: AbortSignal): Promise<JobConfiguration | undefined> {
+    const pool = this.sync.state.pool;
+    const server = this.sync.state.server;
+    if (!pool || !server) return undefined;
+    const flowRun = await this.d.api.readFlowRun(flowRunId, { signal });
+    const flow = await this.d.api.readFlow(flowRun.flow_id, { signal });
+    const deployment = flowRun.deployment_id
+      ? await this.d.api.readDeployment(flowRun.deployment_id, { signal }).catch(() => undefined)
+      : undefined;
+    const { configuration } = await buildJobConfiguration({
+      flowRun,
+      flow,
+      deployment,
+      workPool: pool,
+      server,
+      workerName: this.name,
+      workerId: this.sync.state.workerId,
+      workerEnv: this.d.workerEnv,
+      processEnv: this.d.processEnv,
+      defaultTemplate: this.sync.defaultTemplate(server),
+      workerDefaults: this.d.infrastructure.defaultJobVariables?.(),
+      api: this.d.api,
+      signal,
+    });
+    return configuration;
+  }
+
+  /**
+   * Adopts the pool's Pending and Running runs that have an infrastructure_pid and that nobody in this
+   * process tracks — runs launched before a restart or by another replica — so their end is observed
+   * (crash detection and guaranteed Cancelled) whoever launched them. Only runs labelled with this
+   * worker's name count toward `--limit` (a restarted worker keeps its name with `--name`). Prefect's
+   * worker forgets such runs; reconciliation with ownership rules between replicas builds on this.
+   */
+  async adoptRuns(signal: AbortSignal): Promise<void> {
+    const pool = this.sync.state.pool;
+    if (!this.sync.state.hasSynced || !pool) return;
+    for (let offset = 0; ; offset += 200) {
+      const runs = await this.d.api.filterFlowRuns(
+        {
+          work_pools: { name: { any_: [pool.name] } },
+          flow_runs: { state: { type: { any_: ['PENDING', 'RUNNING'] } } },
+          sort: 'EXPECTED_START_TIME_ASC',
+          limit: 200,
+          offset,
+        },
+        { signal },
+      );
+      for (const r of runs) {
+        const pid = r.infrastructure_pid;
+        if (!pid || this.tracker.has(r.id) || this.submitting.has(r.id)) continue;
+        const ours = r.labels?.['prefect.worker.name'] === this.name;
+        const since = r.start_time ?? r.state?.timestamp;
+        this.tracker.add({
+          flowRunId: r.id,
+          flowRunName: r.name,
+          identifier: pid,
+          infrastructureType: this.d.infrastructure.type,
+          adopted: true,
+          countsTowardLimit: ours,
+          ...(r.start_time ? { runningAt: new Date(r.start_time) } : {}),
+          ...(since ? { launchedAt: new Date(since) } : {}),
+        });
+        this.d.logger.info(`Watching flow run '${r.name}' (${r.id}), launched earlier as '${pid}'.`, {
+          flowRunId: r.id,
+        });
+      }
+      if (runs.length < 200) break;
     }
   }
 
@@ -191,6 +272,8 @@ export class Worker {
    */
   async run(signal: AbortSignal): Promise<void> {
     const loops = new AbortController();
+    // Every in-flight Prefect and AWS call listens on these signals; dozens at once is normal.
+    setMaxListeners(0, loops.signal, signal, this.shutdown.signal);
     const onAbort = () => loops.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     const health = this.d.config.withHealthcheck
@@ -225,6 +308,11 @@ export class Worker {
           ...common,
           name: 'sync',
           intervalMs: () => this.d.config.heartbeatSeconds * 1000,
+        }),
+        runServiceLoop((s) => this.adoptRuns(s), {
+          ...common,
+          name: 'adopt',
+          intervalMs: () => this.d.config.reconcileSeconds * 1000,
         }),
         runServiceLoop((s) => this.tracker.settle(s), {
           ...common,

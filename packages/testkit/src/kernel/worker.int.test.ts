@@ -418,3 +418,38 @@ describe('graceful shutdown', () => {
     ).toBe(true);
   });
 });
+
+describe('after a restart', () => {
+  it('adopts runs launched earlier, reports their crash, and counts its own toward --limit', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const first = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    const before = worker(prefect, fake, { name: 'worker-1', limit: 1, reconcileSeconds: 0.1 });
+    const pid = await waitFor(
+      () => prefect.getFlowRun(first.id)?.infrastructure_pid,
+      5000,
+      'the first launch',
+    );
+    prefect.setFlowRunState(first.id, 'RUNNING');
+    await before.handle.stop();
+
+    // A new process with the same name: the run it launched before counts toward its limit of 1.
+    const waiting = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const after = worker(prefect, fake, { name: 'worker-1', limit: 1, reconcileSeconds: 0.1 });
+    await waitFor(() => after.worker().tracker.has(first.id), 5000, 'adoption');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fake.flowRunIds()).toEqual([first.id]);
+    expect(prefect.getFlowRun(waiting.id)?.state?.type).toBe('SCHEDULED');
+
+    // The adopted run's container dies: the new process reports the crash, then has room for the next run.
+    fake.emit({ identifier: pid, status: 'stopped', exitCode: 1, stopCode: 'EssentialContainerExited' });
+    await waitFor(() => prefect.getFlowRun(first.id)?.state?.type === 'CRASHED', 5000, 'the crash report');
+    expect(prefect.getFlowRun(first.id)?.state?.message).toBe(
+      'Flow run infrastructure exited with non-zero status code 1. EssentialContainerExited',
+    );
+    await waitFor(() => prefect.getFlowRun(waiting.id)?.infrastructure_pid, 5000, 'the waiting run launched');
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+});
