@@ -301,7 +301,8 @@ export function runOutcomeFigures(
       if (THROTTLING_TEXT.test(message)) crashedByThrottling += 1;
       if (samples.size < 5) samples.add(`${type}: ${message || '(no message)'}`);
     }
-    const inHistory = history(run.id).some((s) => THROTTLING_TEXT.test(s.message ?? ''));
+    const inHistory =
+      THROTTLING_TEXT.test(message) || history(run.id).some((s) => THROTTLING_TEXT.test(s.message ?? ''));
     if (inHistory || loggedThrottling.has(run.id)) reached += 1;
   }
   return {

@@ -8,6 +8,7 @@ import {
 import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
 import { readEnvConfig, workerEnvFrom } from './env-config.js';
+import { type EventsOptions, eventsDelete, eventsDeploy, eventsStatusCommand } from './events.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
 import { runSandbox } from './sandbox.js';
 
@@ -139,7 +140,65 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
       );
     });
 
+  const events = program
+    .command('events')
+    .description(
+      'The EventBridge → SQS queue that makes task tracking event-driven (as `prefect-aws ecs-worker deploy-events`).',
+    );
+  const eventsAction =
+    (fn: (o: EventsOptions, io: CliIo) => Promise<number>) =>
+    async (opts: EventsOptions & { profile?: string }) => {
+      try {
+        exit.code = await withAwsProfile(opts.profile, () => fn(opts, io));
+      } catch (e) {
+        if (isStevedoreError(e)) throw e;
+        // AWS SDK errors (credentials, permissions, region): one line, never a stack trace.
+        io.err(`AWS call failed: ${(e as Error).name}: ${(e as Error).message}`);
+        exit.code = 1;
+      }
+    };
+  events
+    .command('deploy')
+    .description('Create the queue, its DLQ and policy, and the EventBridge rule and target (idempotent).')
+    .requiredOption('-p, --pool <name>', 'the work pool')
+    .option('--cluster <name-or-arn>', 'the ECS cluster whose task state changes to route')
+    .option('--region <region>', 'AWS region (default: the SDK chain, or the cluster ARN)')
+    .option('--profile <profile>', 'AWS profile')
+    .option('--dry-run', 'print the plan without changing anything')
+    .action(eventsAction(eventsDeploy));
+  events
+    .command('status')
+    .description('Show what exists and what is missing, with queue and DLQ depths.')
+    .requiredOption('-p, --pool <name>', 'the work pool')
+    .option('--cluster <name-or-arn>', 'check that the rule matches this cluster')
+    .option('--region <region>', 'AWS region')
+    .option('--profile <profile>', 'AWS profile')
+    .action(eventsAction(eventsStatusCommand));
+  events
+    .command('delete')
+    .description(
+      'Remove exactly what deploy created; resources owned by a CloudFormation stack are left alone.',
+    )
+    .requiredOption('-p, --pool <name>', 'the work pool')
+    .option('--region <region>', 'AWS region')
+    .option('--profile <profile>', 'AWS profile')
+    .option('--dry-run', 'print what would be deleted')
+    .action(eventsAction(eventsDelete));
+
   return program;
+}
+
+/** `--profile` is the SDK's own setting; the CLI sets it for the command's duration only. */
+async function withAwsProfile<T>(profile: string | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!profile) return fn();
+  const before = process.env.AWS_PROFILE;
+  process.env.AWS_PROFILE = profile;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.AWS_PROFILE;
+    else process.env.AWS_PROFILE = before;
+  }
 }
 
 function fromFlags(
