@@ -8,7 +8,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -107,7 +107,10 @@ function parseOptions(argv: string[]): Options | 'help' {
     runTaskRate:
       values['run-task-rate'] === undefined ? undefined : num('run-task-rate', values['run-task-rate'], 20),
     timeoutSeconds: num('timeout', values.timeout, Math.round(120 + 0.3 * runs)),
-    out: values.out ?? join(benchDir, 'results', 'latest.json'),
+    // Relative to where `pnpm bench` was typed (pnpm runs the script in bench/).
+    out: values.out
+      ? resolve(process.env.INIT_CWD ?? process.cwd(), values.out)
+      : join(benchDir, 'results', 'latest.json'),
   };
 }
 
@@ -248,9 +251,27 @@ function cpuSince(m: CpuMark, pid: number): { workerMs: number; workerShare: num
   return { workerMs, workerShare: share(workerMs), benchShare: share(benchMs) };
 }
 
+/** Lines of the worker's log by level (its lines are JSON with a `level`; others count as `text`). */
+function logLevels(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let level = 'text';
+    try {
+      const parsed = JSON.parse(line) as { level?: unknown };
+      if (typeof parsed.level === 'string') level = parsed.level;
+    } catch {
+      // not JSON: a plain line (a warning from Node, a stack trace)
+    }
+    out[level] = (out[level] ?? 0) + 1;
+  }
+  return out;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 class WorkerExited extends Error {}
+class Interrupted extends Error {}
 
 /** Stops the worker with SIGTERM (graceful), then SIGKILL after `graceMs`. */
 async function stopWorker(child: ChildProcess, exited: Promise<unknown>, graceMs = 15_000): Promise<void> {
@@ -316,7 +337,8 @@ async function main(): Promise<number> {
   const alive = () => {
     if (exitInfo)
       throw new WorkerExited(`the worker exited early (code ${exitInfo.code}, signal ${exitInfo.signal})`);
-    if (interrupted.signal.aborted) throw new Error('interrupted');
+    if (interrupted.signal.aborted)
+      throw new Interrupted('interrupted; stopping the worker and the emulators');
   };
 
   try {
@@ -379,9 +401,9 @@ async function main(): Promise<number> {
     const stopDeadline = Date.now() + 60_000;
     while (aws.ecs.tasks().some((t) => t.lastStatus !== 'STOPPED') && Date.now() < stopDeadline)
       await sleep(250);
+    rss.mark('settled');
     await sleep(opts.trackerPollSeconds * 3000);
     alive();
-    rss.mark('settled');
     const settledKiB = median(rss.of('settled').map((s) => s.rssKiB));
     rss.stop();
 
@@ -436,7 +458,7 @@ async function main(): Promise<number> {
         emulatorsShareOfCore: loadCpu.benchShare,
       },
       emulatorSchemaErrors: { aws: aws.schemaErrors().length, prefect: prefect.schemaErrors().length },
-      worker: { exitCode: null, signal: null, log: relative(repoRoot, logPath) },
+      worker: { exitCode: null, signal: null, log: relative(repoRoot, logPath), logLevels: {} },
       timeline: launchTimeline(requests, seededAt),
     };
     writeFileSync(join(resultsDir, 'aws-requests.jsonl'), awsRequestDump(requests, seededAt));
@@ -446,20 +468,25 @@ async function main(): Promise<number> {
     const info = exitInfo as { code: number | null; signal: string | null } | null;
     result.worker.exitCode = info?.code ?? null;
     result.worker.signal = info?.signal ?? null;
+    await new Promise<void>((r) => log.write('', () => r()));
+    result.worker.logLevels = logLevels(readFileSync(logPath, 'utf8'));
 
     writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
     console.log('');
     for (const line of formatTable(result)) console.log(line);
     console.log('');
-    console.log(
-      `JSON: ${relative(process.cwd(), opts.out)}; worker log: ${relative(process.cwd(), logPath)}`,
-    );
+    const files = ['aws-requests.jsonl', 'prefect-requests.jsonl', 'worker.log'];
+    console.log(`Figures: ${relative(process.cwd(), opts.out)}; beside it: ${files.join(', ')}`);
     console.log('');
     console.log('Markdown for packages/ecs-launcher/README.md:');
     console.log('');
     for (const line of formatMarkdown(result)) console.log(line);
     return finished ? 0 : 1;
   } catch (e) {
+    if (e instanceof Interrupted) {
+      console.error(`bench: ${e.message}`);
+      return 130;
+    }
     if (e instanceof WorkerExited) {
       console.error(`bench: ${e.message}; last lines of ${relative(process.cwd(), logPath)}:`);
       await new Promise<void>((r) => log.write('', () => r()));

@@ -61,7 +61,13 @@ export interface BenchResult {
     emulatorsShareOfCore: number;
   };
   emulatorSchemaErrors: { aws: number; prefect: number };
-  worker: { exitCode: number | null; signal: string | null; log: string };
+  worker: {
+    exitCode: number | null;
+    signal: string | null;
+    log: string;
+    /** Lines of its log by level (`info`, `warn`, `error`…; `text` for lines that are not JSON). */
+    logLevels: Record<string, number>;
+  };
   /** Diagnostics, per second since the runs were seeded (not figures: they depend on the machine). */
   timeline: { launchesPerSecond: number[]; runTaskThrottledPerSecond: number[] };
 }
@@ -199,6 +205,13 @@ export function formatTable(r: BenchResult): string[] {
     lines.push('', 'Runs that did not complete (sample):');
     for (const m of r.outcomes.sampleMessages) lines.push(`  ${m}`);
   }
+  const levels = Object.entries(r.worker.logLevels)
+    .map(([level, n]) => `${n} ${level}`)
+    .join(', ');
+  lines.push(
+    '',
+    `Worker: stopped with ${r.worker.signal ?? `exit code ${r.worker.exitCode}`} after SIGTERM; log lines: ${levels || 'none'}.`,
+  );
   if (r.emulatorSchemaErrors.aws + r.emulatorSchemaErrors.prefect > 0) {
     lines.push(
       '',

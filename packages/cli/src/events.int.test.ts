@@ -55,10 +55,14 @@ it('deploys the events infrastructure idempotently, reports its status and delet
   const policy = JSON.parse(String(aws.sqs.queue('etl-ecs-events')?.attributes.Policy));
   expect(JSON.stringify(policy)).toContain(':rule/etl-ecs-task-events');
 
-  const mutatingBefore = Object.entries(aws.callCounts()).filter(([op]) => /:(Create|Put|Set|Tag|Delete)/.test(op));
+  const mutatingBefore = Object.entries(aws.callCounts()).filter(([op]) =>
+    /:(Create|Put|Set|Tag|Delete)/.test(op),
+  );
   const second = io();
   expect(await runCli(['events', 'deploy', '-p', 'etl', '--cluster', 'prod'], second)).toBe(0);
-  const mutatingAfter = Object.entries(aws.callCounts()).filter(([op]) => /:(Create|Put|Set|Tag|Delete)/.test(op));
+  const mutatingAfter = Object.entries(aws.callCounts()).filter(([op]) =>
+    /:(Create|Put|Set|Tag|Delete)/.test(op),
+  );
   expect(mutatingAfter).toEqual(mutatingBefore);
 
   const status = io();

@@ -90,7 +90,7 @@ export class Submitter {
     let job: FlowRunJob;
     try {
       if (shutdown.aborted) throw new Error('worker shutting down');
-      const flow = await api.readFlow(flowRun.flow_id);
+      const flow = await api.readFlow(flowRun.flow_id, { signal: shutdown });
       const { configuration, jobVariables } = await buildJobConfiguration({
         flowRun,
         flow,

@@ -398,7 +398,7 @@ describe('graceful shutdown', () => {
       'the first run submitting',
     );
     // The second run gets claimed while reading its flow is slow.
-    prefect.faults.add({ method: 'GET', path: '/flows/{id}', latencyMs: 600 });
+    prefect.faults.add({ method: 'GET', path: '/flows/{id}', latencyMs: 3000 });
     const claimed = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
     await waitFor(
       () => prefect.getFlowRun(claimed.id)?.state?.type === 'PENDING',
