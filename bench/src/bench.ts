@@ -126,11 +126,17 @@ function workerBin(): string {
   return bin;
 }
 
-function gitCommit(): string | null {
+/** HEAD, and whether tracked files differ from it (read-only: no index refresh, no lock). */
+function gitState(): { commit: string | null; dirty: boolean } {
+  const git = (...args: string[]) =>
+    execFileSync('git', ['--no-optional-locks', ...args], { cwd: repoRoot, encoding: 'utf8' }).trim();
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    return {
+      commit: git('rev-parse', 'HEAD'),
+      dirty: git('status', '--porcelain', '--untracked-files=no') !== '',
+    };
   } catch {
-    return null;
+    return { commit: null, dirty: false };
   }
 }
 
@@ -419,7 +425,7 @@ async function main(): Promise<number> {
     const result: BenchResult = {
       scenario: 'burst',
       date: new Date().toISOString(),
-      commit: gitCommit(),
+      ...gitState(),
       node: process.versions.node,
       platform: `${process.platform}-${process.arch}`,
       settings: {

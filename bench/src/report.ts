@@ -6,6 +6,8 @@ export interface BenchResult {
   /** ISO time the benchmark finished. */
   date: string;
   commit: string | null;
+  /** Tracked files differed from `commit` (work in progress was measured). */
+  dirty: boolean;
   node: string;
   platform: string;
   settings: {
@@ -230,7 +232,7 @@ export function formatMarkdown(r: BenchResult): string[] {
     `\`pnpm bench\` (scenario \`${r.scenario}\`): ${st.runs} flow runs scheduled at once; the worker (\`stevedore start\`) in its own`,
     `process against the Prefect API and AWS emulators, AWS quotas enforced (RunTask: burst ${r.runTask.burst}, ${r.runTask.quotaPerSecond}/s).`,
     `Worker settings: submission limit ${st.submissionLimit}, query interval ${st.querySeconds} s (also the DescribeTasks poll interval),`,
-    `tracker settle ${st.trackerPollSeconds} s; each simulated flow run lasts ${st.runMs} ms. Commit \`${r.commit?.slice(0, 12) ?? 'unknown'}\`,`,
+    `tracker settle ${st.trackerPollSeconds} s; each simulated flow run lasts ${st.runMs} ms. Commit \`${r.commit?.slice(0, 12) ?? 'unknown'}\`${r.dirty ? ' with uncommitted changes' : ''},`,
     `Node ${r.node}, ${r.date.slice(0, 10)}; how each figure is measured: \`bench/README.md\`.`,
     '',
     '| figure | value | goal |',

@@ -1,4 +1,4 @@
-import { type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { DeregisterTaskDefinitionCommand, type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
 import {
   type BaseJobTemplate,
   type Clock,
@@ -95,6 +95,10 @@ interface LaunchedTask {
   settings: AwsClientSettings;
   containerName: string;
   taskDefinitionArn: string;
+  /** Registered for this run with `auto_deregister_task_definition`: deregister once no tracked run uses it. */
+  autoDeregister?: boolean;
+  /** The kernel no longer tracks it. */
+  released?: boolean;
 }
 
 /** How many launches are remembered (oldest forgotten first): far more than one worker tracks at once. */
@@ -345,8 +349,34 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       settings,
       containerName: orchestrationContainerName(config),
       taskDefinitionArn,
+      autoDeregister: config.auto_deregister_task_definition === true,
     });
     return { identifier };
+  }
+
+  /**
+   * `auto_deregister_task_definition`, made safe with reuse: prefect-aws deregisters the revision as soon as the
+   * task that registered it stops, even when other runs of the deployment still use it; here the revision is
+   * deregistered only when no run this worker still tracks uses it, and the registry forgets it so the next run
+   * registers a fresh one instead of launching an INACTIVE revision.
+   */
+  async released(identifier: string, opts: { signal: AbortSignal }): Promise<void> {
+    const launched = this.launched.get(identifier);
+    if (!launched) return;
+    launched.released = true;
+    if (!launched.autoDeregister) return;
+    const arn = launched.taskDefinitionArn;
+    for (const other of this.launched.values()) {
+      if (!other.released && other.taskDefinitionArn === arn) return; // still in use
+    }
+    for (const other of this.launched.values())
+      if (other.taskDefinitionArn === arn) other.autoDeregister = false;
+    this.registry.forgetArn(arn);
+    const ecs = this.clients.ecs(launched.settings);
+    await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }), {
+      abortSignal: opts.signal,
+    });
+    this.logger.info(`Task definition ${arn} successfully deregistered`, { taskDefinitionArn: arn });
   }
 
   /** The job configuration with the worker-level templates applied (a copy), or as it is without templates. */

@@ -308,6 +308,32 @@ describe('task definitions: registered once, reused', () => {
     expectNoSchemaErrors(env);
   });
 
+  it('deregisters an auto_deregister_task_definition revision only once no tracked run uses it', async () => {
+    const env = await emulators();
+    const { prefect, aws } = env;
+    prefect.seedWorkPool({ name: POOL, type: 'ecs', base_job_template: defaultTemplate() });
+    const d = seedDeployment(prefect, { auto_deregister_task_definition: true });
+    // Different run times: prefect-aws would deregister when the first task stops, under the others.
+    const runs = [50, 400, 800].map((ms) =>
+      prefect.seedFlowRun({
+        flow_id: d.flowId,
+        deployment_id: d.deploymentId,
+        job_variables: { env: sim('complete', ms) },
+      }),
+    );
+    aws.faults.setLatency(200, 'RegisterTaskDefinition');
+    startWorker(prefect);
+    const states = await Promise.all(runs.map((r) => finalState(prefect, r.id, 20_000)));
+    expect(states.map((s) => s.type)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+    await waitFor(() => aws.callCounts()['ecs:DeregisterTaskDefinition'] === 1, 5000, 'the deregistration');
+    expect(aws.callCounts()['ecs:RegisterTaskDefinition']).toBe(1);
+    const deregistered = aws.requests.find((r) => r.operation === 'DeregisterTaskDefinition');
+    const lastStop = Math.max(...aws.ecs.tasks().map((t) => Number(new Date(String(t.stoppedAt ?? 0)))));
+    expect(deregistered?.startedAt ?? 0).toBeGreaterThanOrEqual(lastStop);
+    expect(aws.ecs.taskDefinitions().map((t) => t.status)).toEqual(['INACTIVE']);
+    expectNoSchemaErrors(env);
+  });
+
   it('reuses an equal latest revision registered by someone else only with match_latest_revision_in_family', async () => {
     const env = await emulators();
     const { prefect, aws } = env;

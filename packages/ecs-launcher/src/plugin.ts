@@ -86,11 +86,13 @@ export type EcsLauncherConfig = z.output<typeof EcsLauncherConfigSchema>;
  * RegisterTaskDefinition and DescribeTaskDefinition (task definitions, crash logs), TagResource (RegisterTaskDefinition
  * and RunTask tag on create, which ECS authorizes as `ecs:TagResource`), RunTask, StopTask, DescribeTasks (the
  * observer, crash logs), DescribeVpcs and DescribeSubnets (network inference), GetLogEvents (crash logs), and
+ * DeregisterTaskDefinition (`auto_deregister_task_definition`), and
  * `iam:PassRole` for the task and execution roles handed to RegisterTaskDefinition and RunTask.
  * @public
  */
 export const ECS_LAUNCHER_IAM_ACTIONS: readonly string[] = Object.freeze([
   'ecs:RegisterTaskDefinition',
+  'ecs:DeregisterTaskDefinition',
   'ecs:DescribeTaskDefinition',
   'ecs:TagResource',
   'ecs:RunTask',

@@ -75,6 +75,11 @@ export class TaskDefinitionRegistry {
     this.cache.set(cacheKey, arn);
   }
 
+  /** Forgets every deployment cached with `arn` (it was deregistered). */
+  forgetArn(arn: string): void {
+    for (const [key, value] of [...this.cache]) if (value === arn) this.cache.delete(key);
+  }
+
   /** Finds a reusable definition equal to `prepared`, or registers it. */
   async getOrRegister(
     ecs: ECSClient,

@@ -78,6 +78,12 @@ export interface Infrastructure {
    * the run's logs when it crashes. Resolves to `[]` when there are none; never rejects for missing logs.
    */
   crashLogs?(identifier: string, opts: { signal: AbortSignal; limit: number }): Promise<string[]>;
+  /**
+   * Optional: the kernel no longer tracks `identifier` (its run is final, or it was adopted and let go).
+   * Lets the infrastructure clean up per-run resources safely (ECS: deregister a task definition once no
+   * tracked run uses it). Must not reject for expected conditions; failures are logged by the kernel.
+   */
+  released?(identifier: string, opts: { signal: AbortSignal }): Promise<void>;
   /** Optional: resources held between runs. */
   start?(signal: AbortSignal): Promise<void>;
   stop?(): Promise<void>;

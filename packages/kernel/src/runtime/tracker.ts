@@ -52,7 +52,7 @@ export interface RunTrackerOptions {
   startTimeoutMs: number;
   /** Lines of the container's log sent to a crashed run's logs. */
   crashLogLines: number;
-  infrastructure: Pick<Infrastructure, 'kill' | 'crashLogs'>;
+  infrastructure: Pick<Infrastructure, 'kill' | 'crashLogs' | 'released'>;
   /** Rebuilds the job configuration of a run (spec §1.9 step 4), for killing runs this process did not launch. */
   configurationFor?: (flowRunId: string, signal: AbortSignal) => Promise<JobConfiguration | undefined>;
 }
@@ -135,6 +135,17 @@ export class RunTracker implements ObservationSink {
     if (!run) return;
     this.runs.delete(flowRunId);
     this.byIdentifier.delete(run.identifier);
+    const released = this.opts.infrastructure.released;
+    if (released) {
+      released
+        .call(this.opts.infrastructure, run.identifier, { signal: AbortSignal.timeout(60_000) })
+        .catch((e: unknown) => {
+          // Clean-up is best effort: the run's outcome is already settled.
+          this.opts.logger.warn(`Clean-up after flow run '${flowRunId}' failed: ${(e as Error).message}`, {
+            flowRunId,
+          });
+        });
+    }
   }
 
   registerObserver(name: string, kind: 'polling' | 'event'): void {
