@@ -78,7 +78,9 @@ const described = (rev: number, extra: Record<string, unknown> = {}, hash?: stri
   tags: hash ? [{ key: TASK_DEFINITION_HASH_TAG, value: hash }] : [],
 });
 
+let clockMs = 0;
 beforeEach(() => {
+  clockMs = 0;
   ecsMock.reset();
   sleeps = [];
   logger = memoryLogger();
@@ -88,6 +90,7 @@ beforeEach(() => {
       sleeps.push(ms);
     },
     random: () => 0.25,
+    now: () => clockMs,
   });
 });
 
@@ -159,6 +162,7 @@ describe('TaskDefinitionRegistry.getOrRegister (spec §2.4 B)', () => {
         taskDefinition: { taskDefinitionArn: ARN(2) },
       });
     await registry.getOrRegister(ecs, PREPARED, opts({ autoDeregister: true }));
+    clockMs += 61_000; // past the trust window of a revision this process registered
 
     ecsMock.on(DescribeTaskDefinitionCommand, { taskDefinition: ARN(1) }).resolves(described(1));
     expect(await registry.getOrRegister(ecs, PREPARED, opts({ autoDeregister: true }))).toMatchObject({
@@ -166,6 +170,7 @@ describe('TaskDefinitionRegistry.getOrRegister (spec §2.4 B)', () => {
       registered: false,
     });
 
+    clockMs += 61_000;
     ecsMock
       .on(DescribeTaskDefinitionCommand, { taskDefinition: ARN(1) })
       .resolves(described(1, { status: 'INACTIVE' }));
@@ -173,6 +178,23 @@ describe('TaskDefinitionRegistry.getOrRegister (spec §2.4 B)', () => {
       arn: ARN(2),
       registered: true,
     });
+  });
+
+  it('reuses a revision it registered without any AWS call within the trust window', async () => {
+    ecsMock
+      .on(DescribeTaskDefinitionCommand)
+      .rejects(new ClientException({ message: 'Unable to describe task definition.', $metadata: {} }));
+    ecsMock.on(RegisterTaskDefinitionCommand).resolves({ taskDefinition: { taskDefinitionArn: ARN(1) } });
+    await registry.getOrRegister(ecs, PREPARED, opts());
+    const calls = ecsMock.calls().length;
+    clockMs += 30_000;
+    for (let i = 0; i < 5; i++) {
+      expect(await registry.getOrRegister(ecs, PREPARED, opts())).toMatchObject({
+        arn: ARN(1),
+        registered: false,
+      });
+    }
+    expect(ecsMock.calls().length).toBe(calls);
   });
 
   it('warns when the cached ARN cannot be described and registers instead', async () => {

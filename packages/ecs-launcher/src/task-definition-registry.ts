@@ -38,6 +38,10 @@ export interface TaskDefinitionRegistryOptions {
   retry: Pick<EcsRetryOptions, 'registerMaxAttempts' | 'registerInitialDelayMs' | 'registerMaxDelayMs'>;
   sleep: Sleep;
   random: () => number;
+  /** Monotonic milliseconds, for how long a known revision is trusted without describing it (default `performance.now`). */
+  now?: () => number;
+  /** How long a revision registered or verified by this process is reused without a DescribeTaskDefinition (60 s). */
+  knownTtlMs?: number;
 }
 
 interface Described {
@@ -66,6 +70,30 @@ interface Described {
  */
 export class TaskDefinitionRegistry {
   private readonly cache = new Map<string, string>();
+  /**
+   * Content hash → the revision known to hold it (registered or verified by this process). A hit costs no AWS
+   * call at all; the reference describes the cached ARN on every run, which caps launches at the
+   * DescribeTaskDefinition rate (the benchmark showed it: 20/s, one call at a time per family).
+   */
+  private readonly known = new Map<
+    string,
+    { arn: string; taskDefinition: Described['taskDefinition']; at: number }
+  >();
+
+  private knownFor(hash: string): { arn: string; taskDefinition: Described['taskDefinition'] } | undefined {
+    const hit = this.known.get(hash);
+    if (!hit) return undefined;
+    // Bounded trust: a revision deregistered behind our back is noticed within the TTL by the describe below.
+    if (this.nowMs() - hit.at > (this.options.knownTtlMs ?? 60_000)) {
+      this.known.delete(hash);
+      return undefined;
+    }
+    return hit;
+  }
+
+  private nowMs(): number {
+    return this.options.now ? this.options.now() : performance.now();
+  }
   private readonly locks = new Map<string, Promise<void>>();
 
   constructor(private readonly options: TaskDefinitionRegistryOptions) {}
@@ -78,6 +106,7 @@ export class TaskDefinitionRegistry {
   /** Forgets every deployment cached with `arn` (it was deregistered). */
   forgetArn(arn: string): void {
     for (const [key, value] of [...this.cache]) if (value === arn) this.cache.delete(key);
+    for (const [hash, value] of [...this.known]) if (value.arn === arn) this.known.delete(hash);
   }
 
   /** Finds a reusable definition equal to `prepared`, or registers it. */
@@ -88,7 +117,17 @@ export class TaskDefinitionRegistry {
   ): Promise<ResolvedTaskDefinition> {
     const family = typeof prepared.family === 'string' ? prepared.family : ECS_DEFAULTS.family;
     const hash = taskDefinitionHash(prepared);
+    const hit = this.knownFor(hash);
+    if (hit) {
+      this.cache.set(opts.cacheKey, hit.arn);
+      return { arn: hit.arn, taskDefinition: hit.taskDefinition, registered: false };
+    }
     return this.withLock(family, opts.signal, async () => {
+      const again = this.knownFor(hash); // registered by the holder of the lock we waited for
+      if (again) {
+        this.cache.set(opts.cacheKey, again.arn);
+        return { arn: again.arn, taskDefinition: again.taskDefinition, registered: false };
+      }
       const { logger, signal } = opts;
       const matches = (d: Described) =>
         hashTagOf(d) === hash || taskDefinitionsEqual(prepared, d.taskDefinition);
@@ -97,7 +136,8 @@ export class TaskDefinitionRegistry {
       if (cached !== undefined) {
         try {
           const d = await describe(ecs, cached, signal);
-          if (d.taskDefinition.status === 'ACTIVE' && matches(d)) return this.reuse(opts.cacheKey, d, cached);
+          if (d.taskDefinition.status === 'ACTIVE' && matches(d))
+            return this.reuse(opts.cacheKey, d, cached, hash);
           logger.debug('The cached task definition is inactive or differs; not reusing it.', {
             taskDefinitionArn: cached,
           });
@@ -115,7 +155,7 @@ export class TaskDefinitionRegistry {
           const d = await describe(ecs, family, signal);
           const reusable = opts.matchLatestRevisionInFamily ? matches(d) : hashTagOf(d) === hash;
           const arn = d.taskDefinition.taskDefinitionArn;
-          if (reusable && typeof arn === 'string') return this.reuse(opts.cacheKey, d, arn);
+          if (reusable && typeof arn === 'string') return this.reuse(opts.cacheKey, d, arn, hash);
         } catch (e) {
           signal.throwIfAborted();
           // A family that does not exist yet is the normal first-run case; any other failure costs a registration.
@@ -128,12 +168,18 @@ export class TaskDefinitionRegistry {
 
       const registered = await this.register(ecs, prepared, hash, opts);
       this.cache.set(opts.cacheKey, registered.arn);
+      this.known.set(hash, {
+        arn: registered.arn,
+        taskDefinition: registered.taskDefinition,
+        at: this.nowMs(),
+      });
       return registered;
     });
   }
 
-  private reuse(cacheKey: string, d: Described, arn: string): ResolvedTaskDefinition {
+  private reuse(cacheKey: string, d: Described, arn: string, hash: string): ResolvedTaskDefinition {
     this.cache.set(cacheKey, arn);
+    this.known.set(hash, { arn, taskDefinition: d.taskDefinition, at: this.nowMs() });
     return { arn, taskDefinition: d.taskDefinition, registered: false };
   }
 
