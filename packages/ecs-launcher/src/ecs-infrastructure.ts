@@ -160,6 +160,10 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
   readonly rateBudget: RateBudget;
   private readonly clients: AwsClientPool;
   private readonly launched = new Map<string, LaunchedTask>();
+  private readonly networks = new Map<
+    string,
+    { value: Awaited<ReturnType<typeof resolveNetworkConfiguration>>; at: number }
+  >();
   private readonly templates: WorkerTemplateCache | undefined;
   private readonly jobVariableDefaults: Readonly<Record<string, unknown>>;
   private readonly registry: TaskDefinitionRegistry;
@@ -311,12 +315,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       newlyRegistered,
     });
 
-    const networkConfiguration = await resolveNetworkConfiguration(
-      () => this.clients.ec2(settings),
-      config,
-      taskDefinition,
-      signal,
-    );
+    const networkConfiguration = await this.networkFor(settings, config, taskDefinition, signal);
     const { request, warnings } = prepareRunTaskRequest({
       config,
       taskDefinition,
@@ -377,6 +376,38 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       abortSignal: opts.signal,
     });
     this.logger.info(`Task definition ${arn} successfully deregistered`, { taskDefinitionArn: arn });
+  }
+
+  /**
+   * Network inference and validation (spec §2.4), remembered for 60 s per (credentials, VPC, network settings):
+   * the reference describes the VPC and its subnets for every run, two EC2 reads per launch that share EC2's
+   * read quota. Failures are not remembered, so a fixed VPC is seen on the next run.
+   */
+  private async networkFor(
+    settings: AwsClientSettings,
+    config: EcsJobConfiguration,
+    taskDefinition: Doc,
+    signal: AbortSignal,
+  ): Promise<Awaited<ReturnType<typeof resolveNetworkConfiguration>>> {
+    const key = JSON.stringify([
+      settings,
+      config.vpc_id ?? null,
+      config.network_configuration ?? null,
+      config.task_run_request.networkConfiguration ?? null,
+      taskDefinition.networkMode ?? null,
+    ]);
+    const now = performance.now();
+    const hit = this.networks.get(key);
+    if (hit && now - hit.at < 60_000) return structuredClone(hit.value);
+    const value = await resolveNetworkConfiguration(
+      () => this.clients.ec2(settings),
+      config,
+      taskDefinition,
+      signal,
+    );
+    this.networks.set(key, { value, at: now });
+    if (this.networks.size > 1000) this.networks.delete(this.networks.keys().next().value as string);
+    return structuredClone(value);
   }
 
   /** The job configuration with the worker-level templates applied (a copy), or as it is without templates. */
