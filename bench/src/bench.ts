@@ -5,12 +5,14 @@
  * markdown section for packages/ecs-launcher/README.md. A benchmark, not a test: it exits 0 whatever
  * the figures, and 1 only when it could not measure (the worker died, runs never finished).
  */
+
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createEventsClients, deployEventsInfrastructure } from '@stevedore/observer-sqs';
 import {
   type AwsEmulator,
   type AwsRecordedRequest,
@@ -43,6 +45,8 @@ Prefect API and AWS emulators (AWS quotas enforced).
   --idle-seconds <s>           how long to sample the idle worker before seeding (default 5)
   --run-task-rate <n>          the emulated account's RunTask refill rate per second (default: AWS's 20;
                                lower it to see the worker meet a quota below the one it assumes)
+  --events                     deploy the EventBridge → SQS events queue first (as \`stevedore events deploy\`),
+                               so the SQS observer tracks tasks; without it the SQS observer is disabled
   --timeout <s>                give up waiting for the runs after this long (default 120 + 0.3 × runs)
   --out <file>                 where to write the JSON (default bench/results/latest.json)
   -h, --help                   this help`;
@@ -67,6 +71,8 @@ interface Options {
   trackerPollSeconds: number;
   idleSeconds: number;
   runTaskRate: number | undefined;
+  /** Deploy the EventBridge → SQS events queue first, so the SQS observer tracks tasks (the poller drops to its safety net). */
+  events: boolean;
   timeoutSeconds: number;
   out: string;
 }
@@ -82,6 +88,7 @@ function parseOptions(argv: string[]): Options | 'help' {
       'tracker-poll-seconds': { type: 'string' },
       'idle-seconds': { type: 'string' },
       'run-task-rate': { type: 'string' },
+      events: { type: 'boolean' },
       timeout: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -106,6 +113,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     idleSeconds: num('idle-seconds', values['idle-seconds'], 5),
     runTaskRate:
       values['run-task-rate'] === undefined ? undefined : num('run-task-rate', values['run-task-rate'], 20),
+    events: values.events === true,
     timeoutSeconds: num('timeout', values.timeout, Math.round(120 + 0.3 * runs)),
     // Relative to where `pnpm bench` was typed (pnpm runs the script in bench/).
     out: values.out
@@ -161,6 +169,8 @@ function workerEnv(opts: Options, prefect: PrefectEmulator, aws: AwsEmulator): R
     STEVEDORE_TRACKER_POLL_SECONDS: String(opts.trackerPollSeconds),
     STEVEDORE_SUBMISSION_LIMIT: String(opts.submissionLimit),
     STEVEDORE_LOG_LEVEL: 'info',
+    // A short long-poll so the worker stops promptly at the end; the SQS observer is the default plugin set's.
+    ...(opts.events ? {} : { PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED: 'false' }),
   };
 }
 
@@ -314,6 +324,22 @@ async function main(): Promise<number> {
     aws.faults.setQuota('ecs:RunTask', { burst, ratePerSecond: opts.runTaskRate });
   }
   say(`Prefect API emulator ${prefect.url}; AWS emulator ${aws.endpoint} (quotas enforced)`);
+  if (opts.events) {
+    // What `stevedore events deploy --pool P --cluster default` does, through the SDK's own chain.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: aws.endpoint,
+      AWS_REGION: aws.region,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    });
+    const deployed = await deployEventsInfrastructure(
+      { pool: POOL, cluster: 'default' },
+      createEventsClients({ region: aws.region }),
+    );
+    say(`events: ${deployed.message}`);
+    aws.clearRequests();
+  }
 
   const log = createWriteStream(logPath);
   const child = spawn(process.execPath, [bin, 'start', '--pool', POOL, '--name', WORKER_NAME], {
