@@ -29,6 +29,11 @@ export const ENV_KEYS: ReadonlyArray<{ env: string; key: string; kind: Kind }> =
   { env: 'STEVEDORE_CANCELLATION_GRACE_SECONDS', key: 'cancellationGraceSeconds', kind: 'number' },
   { env: 'STEVEDORE_TRACKER_POLL_SECONDS', key: 'trackerPollSeconds', kind: 'number' },
   { env: 'STEVEDORE_CRASH_GRACE_SECONDS', key: 'crashGraceSeconds', kind: 'number' },
+  { env: 'STEVEDORE_RECONCILE_SECONDS', key: 'reconcileSeconds', kind: 'number' },
+  { env: 'STEVEDORE_RECONCILE_PENDING_SECONDS', key: 'reconcilePendingSeconds', kind: 'number' },
+  { env: 'STEVEDORE_UNOWNED_PENDING_SECONDS', key: 'unownedPendingSeconds', kind: 'number' },
+  { env: 'STEVEDORE_TEARDOWN_GRACE_SECONDS', key: 'teardownGraceSeconds', kind: 'number' },
+  { env: 'STEVEDORE_MAX_RUNTIME_SECONDS', key: 'maxRuntimeSeconds', kind: 'number' },
   { env: 'STEVEDORE_STOP_TIMEOUT_SECONDS', key: 'stopTimeoutSeconds', kind: 'number' },
   { env: 'STEVEDORE_LOG_LEVEL', key: 'logLevel', kind: 'string' },
 ];

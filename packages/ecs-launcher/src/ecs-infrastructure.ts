@@ -7,6 +7,7 @@ import {
   InfrastructureNotAvailableError,
   InfrastructureNotFoundError,
   type JobConfiguration,
+  type LiveInfrastructure,
   type Logger,
   nullLogger,
   type ServerInfo,
@@ -30,6 +31,7 @@ import { type Doc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
 import { ignoredJobVariables } from './ignored-variables.js';
 import { type EcsJobConfiguration, parseEcsJobConfiguration } from './job-configuration.js';
+import { type LiveTaskScope, listLiveTasks } from './live-tasks.js';
 import { resolveNetworkConfiguration } from './network.js';
 import { RateBudget, type RateLimit } from './rate-budget.js';
 import { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Sleep } from './retry.js';
@@ -359,6 +361,34 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
    * deregistered only when no run this worker still tracks uses it, and the registry forgets it so the next run
    * registers a fresh one instead of launching an INACTIVE revision.
    */
+  /**
+   * Reconciliation (kernel): this pool's running tasks in the clusters this worker knows — those of the tasks it
+   * launched or tracks, and the worker-level default cluster (or the account's `default` cluster). Each cluster
+   * is listed with the credentials a task there was launched with, else the SDK's default chain. Tasks in
+   * clusters reachable only through another pool's `aws_credentials` block are found once one of them is tracked.
+   */
+  listLive(opts: {
+    signal: AbortSignal;
+    workPool: string;
+    known: readonly string[];
+  }): Promise<LiveInfrastructure[]> {
+    const scopes = new Map<string, LiveTaskScope>();
+    const add = (cluster: string, settings: AwsClientSettings) => {
+      const key = cluster.split('/').pop() ?? cluster;
+      if (!scopes.has(key)) scopes.set(key, { cluster, ecs: this.clients.ecs(settings) });
+    };
+    for (const identifier of [...this.launched.keys(), ...opts.known]) {
+      try {
+        add(parseEcsIdentifier(identifier).cluster, this.launched.get(identifier)?.settings ?? {});
+      } catch {
+        // Not an ECS identifier (another infrastructure's run in the pool): nothing to list.
+      }
+    }
+    const configured = this.jobVariableDefaults.cluster;
+    add(typeof configured === 'string' && configured !== '' ? configured : 'default', {});
+    return listLiveTasks([...scopes.values()], opts.workPool, { signal: opts.signal, logger: this.logger });
+  }
+
   async released(identifier: string, opts: { signal: AbortSignal }): Promise<void> {
     const launched = this.launched.get(identifier);
     if (!launched) return;

@@ -735,3 +735,42 @@ describe('the golden job-variable sets against the AWS emulator', () => {
     expectNoSchemaErrors(env);
   });
 });
+
+describe('reconciliation with ECS', () => {
+  it('a worker that dies between RunTask and the infrastructure_pid PATCH: the next finds the task by its tags, one task in all', async () => {
+    // The task stays PENDING for 1.5 s, so the run is still Pending when the first worker is gone.
+    const env = await emulators({ durations: { pendingMs: 1500 } });
+    const { prefect, aws } = env;
+    prefect.seedWorkPool({ name: POOL, type: 'ecs', base_job_template: defaultTemplate() });
+    const d = seedDeployment(prefect, { env: sim('complete', 100) });
+    const patch = prefect.faults.add({ method: 'PATCH', path: '/flow_runs/{id}', response: { status: 500 } });
+    const first = startWorker(prefect, { name: 'worker-a', heartbeatSeconds: 0.2 });
+    const [run] = seedRuns(prefect, d, 1);
+    if (!run) throw new Error('no run');
+    await waitFor(() => patch.hits() > 0, 10_000, 'the failed infrastructure_pid PATCH');
+    await first.handle.stop();
+    patch.remove();
+    expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toBeFalsy();
+
+    const second = startWorker(prefect, {
+      name: 'worker-b',
+      heartbeatSeconds: 0.2,
+      reconcileSeconds: 0.2,
+      reconcilePendingSeconds: 0,
+    });
+    const state = await finalState(prefect, run.id, 15_000);
+    expect(state.type).toBe('COMPLETED');
+    const tasks = aws.ecs.tasks();
+    expect(tasks).toHaveLength(1);
+    expect(inputsOf(aws, 'RunTask')).toHaveLength(1);
+    expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toBe(
+      `${tasks[0]?.clusterArn}::${tasks[0]?.taskArn}`,
+    );
+    expect(
+      second.records.some((r) =>
+        /found by its tags: its infrastructure_pid had never been reported/.test(r.message),
+      ),
+    ).toBe(true);
+    expectNoSchemaErrors(env);
+  });
+});

@@ -85,7 +85,7 @@ export type EcsLauncherConfig = z.output<typeof EcsLauncherConfigSchema>;
  * The IAM actions this package calls, exactly (printed by `stevedore iam-policy`):
  * RegisterTaskDefinition and DescribeTaskDefinition (task definitions, crash logs), TagResource (RegisterTaskDefinition
  * and RunTask tag on create, which ECS authorizes as `ecs:TagResource`), RunTask, StopTask, DescribeTasks (the
- * observer, crash logs), DescribeVpcs and DescribeSubnets (network inference), GetLogEvents (crash logs), and
+ * observer, crash logs), ListTasks (reconciliation: tasks of finished runs), DescribeVpcs and DescribeSubnets (network inference), GetLogEvents (crash logs), and
  * DeregisterTaskDefinition (`auto_deregister_task_definition`), and
  * `iam:PassRole` for the task and execution roles handed to RegisterTaskDefinition and RunTask.
  * @public
@@ -98,6 +98,7 @@ export const ECS_LAUNCHER_IAM_ACTIONS: readonly string[] = Object.freeze([
   'ecs:RunTask',
   'ecs:StopTask',
   'ecs:DescribeTasks',
+  'ecs:ListTasks',
   'ec2:DescribeVpcs',
   'ec2:DescribeSubnets',
   'logs:GetLogEvents',

@@ -44,8 +44,28 @@ export const WorkerConfigSchema = z.strictObject({
   cancellationPollSeconds: z.number().positive().default(10),
   /** How long a started run's engine gets to cancel itself before its infrastructure is killed. */
   cancellationGraceSeconds: seconds(30),
-  /** How often the worker looks for the pool's Pending/Running runs it does not track yet (adoption after a restart). */
+  /** How often the worker reconciles the pool's Pending/Running runs and live infrastructure with what it tracks (adoption, relaunch, orphan teardown). */
   reconcileSeconds: z.number().positive().default(60),
+  /**
+   * Reconciliation: a run claimed (Pending) whose infrastructure_pid was never reported is launched again
+   * (with the same idempotency key) once its Pending state is this old — when it was claimed by this
+   * worker's name or by a worker whose heartbeat is stale.
+   */
+  reconcilePendingSeconds: seconds(60),
+  /**
+   * The same for runs whose claiming worker is unknown (Prefect 2 servers have no flow-run labels): wait
+   * longer than any launch can take (the infrastructure call is bounded by 15 minutes).
+   */
+  unownedPendingSeconds: seconds(1200),
+  /** A worker whose last heartbeat is older than this many of its heartbeat intervals is considered gone. */
+  staleHeartbeatIntervals: z.number().positive().default(3),
+  /**
+   * How long the infrastructure of a run that Prefect says is final may keep running before it is stopped
+   * (guaranteed teardown). 0 turns stopping off.
+   */
+  teardownGraceSeconds: seconds(60),
+  /** Longest a run's infrastructure may run before it is stopped and the run crashed; 0 = no limit. Per deployment or run: `stevedore_max_runtime_seconds`. */
+  maxRuntimeSeconds: seconds(0),
   /** How often the kernel checks Prefect for the states of the runs it tracks. */
   trackerPollSeconds: z.number().positive().default(15),
   /** After the infrastructure stopped, how long the engine gets to report a final state before the run is marked Crashed. */

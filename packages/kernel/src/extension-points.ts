@@ -84,9 +84,27 @@ export interface Infrastructure {
    * tracked run uses it). Must not reject for expected conditions; failures are logged by the kernel.
    */
   released?(identifier: string, opts: { signal: AbortSignal }): Promise<void>;
+  /**
+   * Optional: the infrastructure of this work pool that is alive now (ECS: running tasks tagged with the
+   * pool's name), for reconciliation — one whose flow run is final or deleted is stopped. `known` are the
+   * identifiers the kernel tracks, a hint where to look (ECS: their clusters). An infrastructure that
+   * cannot list returns `[]`.
+   */
+  listLive?(opts: {
+    signal: AbortSignal;
+    workPool: string;
+    known: readonly string[];
+  }): Promise<LiveInfrastructure[]>;
   /** Optional: resources held between runs. */
   start?(signal: AbortSignal): Promise<void>;
   stop?(): Promise<void>;
+}
+
+/** One piece of live infrastructure found by {@link Infrastructure.listLive}. @public */
+export interface LiveInfrastructure {
+  identifier: string;
+  /** The flow run it was launched for, when the infrastructure records it (ECS tag `prefect.io/flow-run-id`). */
+  flowRunId?: string;
 }
 
 /** Normalized state of the infrastructure behind one identifier, as observers report it. @public */

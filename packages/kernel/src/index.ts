@@ -36,6 +36,7 @@ export type {
   InfrastructureStateChange,
   InfrastructureStatus,
   JobConfiguration,
+  LiveInfrastructure,
   ObservationSink,
   Observer,
   ObserverHealth,
@@ -100,6 +101,7 @@ export {
   type FlowRunFilterBody,
   type OrchestrationResult,
   type OrchestrationStatus,
+  type PoolWorker,
   type PrefectLog,
   type ServerInfo,
   type State,
@@ -108,6 +110,7 @@ export {
   type WorkerFlowRunResponse,
   type WorkPool,
 } from './prefect/types.js';
+export { claimStateOf, type ReconcileReport } from './runtime/reconciler.js';
 export { isTransientFailure, runServiceLoop, type ServiceLoopOptions } from './runtime/service-loop.js';
 export type { SubmissionOutcome } from './runtime/submitter.js';
 export { crashMessage, RunTracker, type TrackedRun } from './runtime/tracker.js';

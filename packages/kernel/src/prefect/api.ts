@@ -6,6 +6,7 @@ import type {
   FlowRun,
   FlowRunFilterBody,
   OrchestrationResult,
+  PoolWorker,
   PrefectLog,
   ServerInfo,
   State,
@@ -75,4 +76,12 @@ export interface PrefectApi {
   /** `GET /variables/name/{name}`; `{ found: false }` when the variable does not exist. */
   readVariableValue(name: string, opts?: CallOptions): Promise<{ found: boolean; value: unknown }>;
   createLogs(logs: PrefectLog[], opts?: CallOptions): Promise<void>;
+  /** `POST /work_pools/{name}/workers/filter`: the pool's workers and their last heartbeats. */
+  filterWorkers(
+    pool: string,
+    body: { limit?: number; offset?: number },
+    opts?: CallOptions,
+  ): Promise<PoolWorker[]>;
+  /** `GET /flow_run_states/?flow_run_id=…`: a run's state history, oldest first. */
+  readFlowRunStates(flowRunId: string, opts?: CallOptions): Promise<State[]>;
 }

@@ -29,6 +29,7 @@ import type {
   FlowRun,
   FlowRunFilterBody,
   OrchestrationResult,
+  PoolWorker,
   PrefectLog,
   ServerInfo,
   State,
@@ -400,6 +401,29 @@ class OpenApiPrefectClient implements PrefectApi {
       this.api.GET('/flow_runs/{id}', { params: { path: { id } }, fetch }),
     );
     return this.object<FlowRun>(r);
+  }
+
+  async filterWorkers(
+    pool: string,
+    body: { limit?: number; offset?: number },
+    opts?: CallOptions,
+  ): Promise<PoolWorker[]> {
+    const r = await this.call(opts, (fetch) =>
+      this.api.POST('/work_pools/{work_pool_name}/workers/filter', {
+        params: { path: { work_pool_name: pool } },
+        body,
+        fetch,
+      }),
+    );
+    return this.array<PoolWorker>(r);
+  }
+
+  async readFlowRunStates(flowRunId: string, opts?: CallOptions): Promise<State[]> {
+    const r = await this.call(opts, (fetch) =>
+      this.api.GET('/flow_run_states/', { params: { query: { flow_run_id: flowRunId } }, fetch }),
+    );
+    // The server orders by timestamp; sorting again keeps the contract whatever the server does.
+    return this.array<State>(r).sort((a, b) => (a.timestamp ?? '').localeCompare(b.timestamp ?? ''));
   }
 
   async filterFlowRuns(body: FlowRunFilterBody, opts?: CallOptions): Promise<FlowRun[]> {

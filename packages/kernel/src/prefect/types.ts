@@ -34,6 +34,17 @@ export interface State {
   [k: string]: unknown;
 }
 
+/** A worker of a work pool as `POST /work_pools/{name}/workers/filter` returns it. @public */
+export interface PoolWorker {
+  id?: string;
+  name: string;
+  /** Absent on Prefect 2 servers that never saw a heartbeat from it. */
+  last_heartbeat_time?: string | null;
+  /** Prefect 3 only: the interval the worker promised; Prefect 2 has no such field. */
+  heartbeat_interval_seconds?: number | null;
+  [k: string]: unknown;
+}
+
 /** @public */
 export interface FlowRun {
   id: string;

@@ -51,8 +51,7 @@ export class Submitter {
    * has not reached the infrastructure is handed back (Scheduled, forced) so another worker takes it;
    * once the infrastructure call started it runs to completion (it is idempotent per attempt).
    */
-  async submit(flowRun: FlowRun, shutdown: AbortSignal): Promise<SubmissionOutcome> {
-    const { api, logger } = this.d;
+  async submit(flowRun: FlowRun, shutdown: AbortSignal, onClaimed?: () => void): Promise<SubmissionOutcome> {
     const runLog = this.d.logs.forRun(flowRun.id, { flowRunName: flowRun.name });
     const server = this.d.sync.state.server;
     const pool = this.d.sync.state.pool;
@@ -61,6 +60,44 @@ export class Submitter {
     if (this.d.sync.state.workerId) runLog.info(`Running on worker id: ${this.d.sync.state.workerId}.`);
 
     // Spec §1.5 step 4: the deployment must still exist.
+    const read = await this.readDeployment(flowRun, runLog, shutdown);
+    if (read.kind === 'done') return read.outcome;
+    const deployment = read.deployment;
+
+    // Spec §1.5 step 5: claim by proposing PENDING.
+    const claim = await this.claim(flowRun, runLog, shutdown);
+    onClaimed?.();
+    if (claim.kind !== 'claimed') return claim.outcome;
+    return this.launch(flowRun, deployment, claim.state?.id ?? 'pending', runLog, shutdown, false);
+  }
+
+  /**
+   * Reconciliation: launches a run that a worker claimed (it is Pending) but whose infrastructure_pid was
+   * never reported — the worker died between the claim and the PATCH. The attempt key is rebuilt from the
+   * claim's state id, so the infrastructure's idempotency (ECS: the RunTask clientToken) returns the task
+   * launched before, if there was one, instead of launching a second.
+   */
+  async relaunch(flowRun: FlowRun, claimStateId: string, shutdown: AbortSignal): Promise<SubmissionOutcome> {
+    const runLog = this.d.logs.forRun(flowRun.id, { flowRunName: flowRun.name });
+    if (!this.d.sync.state.pool || !this.d.sync.state.server)
+      return { kind: 'not-claimed', reason: 'no work pool yet' };
+    runLog.warn(
+      `Worker '${this.d.workerName}' resuming the launch of flow run '${flowRun.id}': it was claimed but its infrastructure was never reported. A launch made before is reused, not repeated.`,
+    );
+    const read = await this.readDeployment(flowRun, runLog, shutdown);
+    if (read.kind === 'done') return read.outcome;
+    return this.launch(flowRun, read.deployment, claimStateId, runLog, shutdown, true);
+  }
+
+  private async readDeployment(
+    flowRun: FlowRun,
+    runLog: Logger,
+    shutdown: AbortSignal,
+  ): Promise<
+    { kind: 'ok'; deployment: Deployment | undefined } | { kind: 'done'; outcome: SubmissionOutcome }
+  > {
+    const { api } = this.d;
+    const server = this.d.sync.state.server;
     let deployment: Deployment | undefined;
     if (flowRun.deployment_id) {
       try {
@@ -72,19 +109,29 @@ export class Submitter {
             `Deployment ${flowRun.deployment_id} no longer exists. Flow run '${flowRun.id}' will be cancelled.`,
           );
           await markCancelled(api, flowRun.id, flowRun.state, message, server, runLog);
-          return { kind: 'cancelled', reason: message };
+          return { kind: 'done', outcome: { kind: 'cancelled', reason: message } };
         }
         runLog.error(`Failed to read deployment ${flowRun.deployment_id} of flow run '${flowRun.id}'.`, {
           error: e,
         });
-        return { kind: 'not-claimed', reason: (e as Error).message };
+        return { kind: 'done', outcome: { kind: 'not-claimed', reason: (e as Error).message } };
       }
     }
+    return { kind: 'ok', deployment };
+  }
 
-    // Spec §1.5 step 5: claim by proposing PENDING.
-    const claim = await this.claim(flowRun, runLog, shutdown);
-    if (claim.kind !== 'claimed') return claim.outcome;
-    const pending = claim.state;
+  private async launch(
+    flowRun: FlowRun,
+    deployment: Deployment | undefined,
+    claimStateId: string,
+    runLog: Logger,
+    shutdown: AbortSignal,
+    relaunch: boolean,
+  ): Promise<SubmissionOutcome> {
+    const { api, logger } = this.d;
+    const server = this.d.sync.state.server;
+    const pool = this.d.sync.state.pool;
+    if (!pool || !server) return { kind: 'not-claimed', reason: 'no work pool yet' };
 
     // From here the run is ours: every failure before the infrastructure exists is reported as a crash.
     let job: FlowRunJob;
@@ -115,10 +162,10 @@ export class Submitter {
         jobVariables,
         server,
         runLogger: runLog,
-        attemptKey: `${flowRun.id}:${pending?.id ?? 'pending'}`,
+        attemptKey: `${flowRun.id}:${claimStateId}`,
       };
     } catch (e) {
-      if (shutdown.aborted) return this.handBack(flowRun, runLog);
+      if (shutdown.aborted) return this.handBackUnlessRelaunch(flowRun, runLog, relaunch);
       return this.crash(flowRun, e, runLog);
     }
 
@@ -138,7 +185,7 @@ export class Submitter {
     }
     // Step 9: Pending named "Submitting"; any failure is ignored, as Prefect does. Prefect 2 servers
     // abort a Pending → Pending rename (the exception for renames arrived with Prefect 3), so the call is skipped there.
-    if (server.major >= 3) {
+    if (server.major >= 3 && !relaunch) {
       try {
         await api.setFlowRunState(flowRun.id, {
           state: stateBody(flowRun.id, 'PENDING', 'Submitting', undefined, server),
@@ -150,12 +197,14 @@ export class Submitter {
     }
 
     let startTimeoutSeconds: number | undefined;
+    let maxRuntimeSeconds: number | undefined;
     try {
       startTimeoutSeconds = stevedoreNumber(job.jobVariables, 'stevedore_start_timeout_seconds');
+      maxRuntimeSeconds = stevedoreNumber(job.jobVariables, 'stevedore_max_runtime_seconds');
     } catch (e) {
       return this.crash(flowRun, e, runLog);
     }
-    if (shutdown.aborted) return this.handBack(flowRun, runLog);
+    if (shutdown.aborted) return this.handBackUnlessRelaunch(flowRun, runLog, relaunch);
     // Step 10: the infrastructure call is not aborted by shutdown: it is idempotent per attemptKey and
     // abandoning it half-way would leave a launched task without an infrastructure_pid.
     let identifier: string;
@@ -172,6 +221,7 @@ export class Submitter {
       infrastructureType: this.d.infrastructure.type,
       configuration: job.configuration,
       ...(startTimeoutSeconds === undefined ? {} : { startTimeoutMs: startTimeoutSeconds * 1000 }),
+      ...(maxRuntimeSeconds === undefined ? {} : { maxRuntimeMs: maxRuntimeSeconds * 1000 }),
     });
     // Step 11.
     try {
@@ -230,6 +280,22 @@ export class Submitter {
       }
       return { kind: 'claimed', state: result.state };
     }
+  }
+
+  /**
+   * A relaunch is never handed back: the dead worker's launch may exist, and a new claim would get a new
+   * attempt key (a second task). It stays Pending for the next reconciliation instead.
+   */
+  private handBackUnlessRelaunch(
+    flowRun: FlowRun,
+    runLog: Logger,
+    relaunch: boolean,
+  ): Promise<SubmissionOutcome> {
+    if (!relaunch) return this.handBack(flowRun, runLog);
+    runLog.info(
+      `Worker '${this.d.workerName}' stopped; flow run '${flowRun.id}' stays Pending for reconciliation.`,
+    );
+    return Promise.resolve({ kind: 'not-claimed', reason: 'worker shutting down' });
   }
 
   private async crash(flowRun: FlowRun, e: unknown, runLog: Logger): Promise<SubmissionOutcome> {

@@ -34,6 +34,10 @@ export interface TrackedRun {
   countsTowardLimit?: boolean;
   /** The job configuration it was launched with, when launched by this process (used to kill it). */
   configuration?: JobConfiguration;
+  /** Longest the infrastructure may run before it is stopped and the run crashed (`stevedore_max_runtime_seconds`). */
+  maxRuntimeMs?: number;
+  /** First time the tracker saw the run final in Prefect while its infrastructure had not been seen stop. */
+  finalSeenAt?: Date;
 }
 
 /** Options of {@link RunTracker}. @internal */
@@ -50,6 +54,13 @@ export interface RunTrackerOptions {
   runLogger: (flowRunId: string) => Logger;
   /** Default start timeout (ms) for runs that carry none; 0 disables it. */
   startTimeoutMs: number;
+  /**
+   * How long the infrastructure of a run that Prefect says is final may keep running before it is stopped
+   * (an engine that hangs after reporting). 0 releases such runs at once without stopping anything.
+   */
+  teardownGraceMs: number;
+  /** Default maximum runtime (ms) for runs that carry none; 0 means none. */
+  maxRuntimeMs: number;
   /** Lines of the container's log sent to a crashed run's logs. */
   crashLogLines: number;
   infrastructure: Pick<Infrastructure, 'kill' | 'crashLogs' | 'released'>;
@@ -312,10 +323,31 @@ export class RunTracker implements ObservationSink {
       }
       const type = flowRun.state?.type ?? flowRun.state_type ?? undefined;
       if (type && TERMINAL_STATE_TYPES.has(type)) {
-        this.release(id);
+        // Guaranteed teardown: a final run's infrastructure must stop. Normally the observer sees it stop
+        // within seconds; one still running after the grace period is stopped (an engine hung on exit).
+        if (tracked.stoppedAt || this.opts.teardownGraceMs <= 0) {
+          this.release(id);
+          continue;
+        }
+        tracked.finalSeenAt ??= this.opts.clock.now();
+        // The flow run is over: it no longer holds a `--limit` slot while its infrastructure winds down.
+        tracked.countsTowardLimit = false;
+        if (now - tracked.finalSeenAt.getTime() >= this.opts.teardownGraceMs)
+          await this.teardown(tracked, type, signal);
         continue;
       }
       if (!tracked.stoppedAt) {
+        const maxRuntime = tracked.maxRuntimeMs ?? this.opts.maxRuntimeMs;
+        const startedAt =
+          tracked.runningAt ?? (flowRun.start_time ? new Date(flowRun.start_time) : undefined);
+        if (maxRuntime > 0 && startedAt && now - startedAt.getTime() > maxRuntime) {
+          await this.killAndCrash(
+            tracked,
+            `Flow run exceeded its maximum runtime of ${maxRuntime / 1000} s (stevedore_max_runtime_seconds); its infrastructure was stopped.`,
+            signal,
+          );
+          continue;
+        }
         const timeout = tracked.startTimeoutMs ?? this.opts.startTimeoutMs;
         if (
           !tracked.runningAt &&
@@ -353,6 +385,20 @@ export class RunTracker implements ObservationSink {
   private async startTimedOut(run: TrackedRun, timeoutMs: number, signal: AbortSignal): Promise<void> {
     const status = run.lastChange?.providerStatus ?? run.lastChange?.status ?? 'unknown';
     const seconds = Math.round(timeoutMs / 1000);
+    await this.killAndCrash(
+      run,
+      `Flow run infrastructure did not start within ${seconds} s (last status: ${status}); it was stopped. Raise stevedore_start_timeout_seconds if the image needs longer to start.`,
+      signal,
+    );
+  }
+
+  /** Stops the infrastructure at once (already gone is fine), then crashes the run with `message`. */
+  private async killAndCrash(run: TrackedRun, message: string, signal: AbortSignal): Promise<void> {
+    await this.killNow(run, signal);
+    await this.crash(run, message, signal);
+  }
+
+  private async killNow(run: TrackedRun, signal: AbortSignal): Promise<void> {
     try {
       const configuration = await this.configurationOf(run, signal);
       await this.opts.infrastructure.kill(run.identifier, {
@@ -363,10 +409,26 @@ export class RunTracker implements ObservationSink {
     } catch (e) {
       if (!isStevedoreError(e, kernelErrorCodes.INFRASTRUCTURE_NOT_FOUND)) throw e;
     }
-    await this.crash(
-      run,
-      `Flow run infrastructure did not start within ${seconds} s (last status: ${status}); it was stopped. Raise stevedore_start_timeout_seconds if the image needs longer to start.`,
-      signal,
-    );
+  }
+
+  /** The run is final in Prefect but its infrastructure was not seen stop within the grace period: stop it. */
+  private async teardown(run: TrackedRun, type: string, signal: AbortSignal): Promise<void> {
+    const seconds = Math.round(this.opts.teardownGraceMs / 1000);
+    try {
+      await this.killNow(run, signal);
+    } catch (e) {
+      // Kept tracked: the next round tries again.
+      this.opts.logger.warn(
+        `Could not stop the infrastructure of flow run '${run.flowRunId}' (${type}): ${(e as Error).message}`,
+        { flowRunId: run.flowRunId, identifier: run.identifier },
+      );
+      return;
+    }
+    this.opts
+      .runLogger(run.flowRunId)
+      .warn(
+        `Flow run is ${type} but its infrastructure had not stopped ${seconds} s later; it was stopped (${run.identifier}).`,
+      );
+    this.release(run.flowRunId);
   }
 }

@@ -13,9 +13,15 @@ import { FlowRunLogShipper } from './flow-run-logs.js';
 import { startHealthServer } from './health.js';
 import { buildJobConfiguration } from './job-builder.js';
 import { PoolSync } from './pool-sync.js';
+import { type ReconcileReport, Reconciler } from './reconciler.js';
 import { isTransientFailure, runServiceLoop } from './service-loop.js';
 import { type SubmissionOutcome, Submitter } from './submitter.js';
 import { RunTracker } from './tracker.js';
+
+/** The server's default page size of `get_scheduled_flow_runs` (PREFECT_API_DEFAULT_LIMIT): a page this long may have more behind it. */
+const FULL_PAGE = 200;
+/** Poll rounds one poll tick may run back to back (see {@link Worker.pollOnce}). */
+const MAX_POLL_ROUNDS = 20;
 
 /** Dependencies of {@link Worker}. @public */
 export interface WorkerDeps {
@@ -52,6 +58,7 @@ export class Worker {
   private readonly logs: FlowRunLogShipper;
   private readonly submitter: Submitter;
   private readonly canceller: Canceller;
+  private readonly reconciler: Reconciler;
   private readonly submitting = new Map<string, Promise<SubmissionOutcome>>();
   private readonly shutdown = new AbortController();
   private lastPolledAt: Date;
@@ -75,6 +82,8 @@ export class Worker {
       runLogger,
       startTimeoutMs: d.config.startTimeoutSeconds * 1000,
       crashLogLines: d.config.crashLogLines,
+      teardownGraceMs: d.config.teardownGraceSeconds * 1000,
+      maxRuntimeMs: d.config.maxRuntimeSeconds * 1000,
       infrastructure: d.infrastructure,
       configurationFor: (id, signal) => this.configurationFor(id, signal),
     });
@@ -91,6 +100,20 @@ export class Worker {
       workerName: this.name,
       workerEnv: d.workerEnv,
       processEnv: d.processEnv,
+    });
+    this.reconciler = new Reconciler({
+      api: d.api,
+      config: d.config,
+      clock: d.clock,
+      logger,
+      infrastructure: d.infrastructure,
+      sync: this.sync,
+      tracker: this.tracker,
+      workerName: this.name,
+      isSubmitting: (id) => this.submitting.has(id),
+      relaunch: (run, claimStateId) =>
+        void this.startSubmission(run, (signal) => this.submitter.relaunch(run, claimStateId, signal)),
+      configurationFor: (id, signal) => this.configurationFor(id, signal),
     });
     this.canceller = new Canceller({
       api: d.api,
@@ -126,7 +149,7 @@ export class Worker {
     try {
       await this.sync.sync(signal);
       // Before the first poll, so runs launched before a restart count toward --limit at once.
-      await this.adoptRuns(signal);
+      await this.reconcile(signal);
     } catch (e) {
       if (!isTransientFailure(e)) throw e;
       this.d.logger.warn(
@@ -166,86 +189,80 @@ export class Worker {
     return configuration;
   }
 
-  /**
-   * Adopts the pool's Pending and Running runs that have an infrastructure_pid and that nobody in this
-   * process tracks — runs launched before a restart or by another replica — so their end is observed
-   * (crash detection and guaranteed Cancelled) whoever launched them. Only runs labelled with this
-   * worker's name count toward `--limit` (a restarted worker keeps its name with `--name`). Prefect's
-   * worker forgets such runs; reconciliation with ownership rules between replicas builds on this.
-   */
-  async adoptRuns(signal: AbortSignal): Promise<void> {
-    const pool = this.sync.state.pool;
-    if (!this.sync.state.hasSynced || !pool) return;
-    for (let offset = 0; ; offset += 200) {
-      const runs = await this.d.api.filterFlowRuns(
-        {
-          work_pools: { name: { any_: [pool.name] } },
-          flow_runs: { state: { type: { any_: ['PENDING', 'RUNNING'] } } },
-          sort: 'EXPECTED_START_TIME_ASC',
-          limit: 200,
-          offset,
-        },
-        { signal },
-      );
-      for (const r of runs) {
-        const pid = r.infrastructure_pid;
-        if (!pid || this.tracker.has(r.id) || this.submitting.has(r.id)) continue;
-        const ours = r.labels?.['prefect.worker.name'] === this.name;
-        const since = r.start_time ?? r.state?.timestamp;
-        this.tracker.add({
-          flowRunId: r.id,
-          flowRunName: r.name,
-          identifier: pid,
-          infrastructureType: this.d.infrastructure.type,
-          adopted: true,
-          countsTowardLimit: ours,
-          ...(r.start_time ? { runningAt: new Date(r.start_time) } : {}),
-          ...(since ? { launchedAt: new Date(since) } : {}),
-        });
-        this.d.logger.info(`Watching flow run '${r.name}' (${r.id}), launched earlier as '${pid}'.`, {
-          flowRunId: r.id,
-        });
-      }
-      if (runs.length < 200) break;
-    }
+  /** One reconciliation round (see {@link Reconciler}); runs on start and every `reconcileSeconds`. */
+  reconcile(signal: AbortSignal): Promise<ReconcileReport> {
+    return this.reconciler.tick(signal);
   }
 
   /**
    * Spec §1.4/§1.5: one poll for scheduled runs, each claimed and submitted concurrently, stopping
    * at `--limit` (runs launched and not seen finish) and at `--submission-limit` (submissions in flight).
+   *
+   * Deviation (throughput): when the page was full (the server's default limit, 200) or submissions were
+   * held back by `--submission-limit`, more runs are due now. Instead of waiting for the next interval as
+   * Prefect's worker does, this waits until the claims it started are settled (so the next page does not
+   * return them again) and half the submission slots are free, then polls again — at most
+   * {@link MAX_POLL_ROUNDS} rounds per tick. `--limit` still ends the tick.
    */
-  async pollOnce(signal: AbortSignal): Promise<void> {
-    this.lastPolledAt = this.d.clock.now();
-    const pool = this.sync.state.pool;
-    if (!this.sync.state.hasSynced || !pool) return;
-    const before = new Date(this.d.clock.now().getTime() + Math.trunc(this.d.config.prefetchSeconds) * 1000);
-    let responses: Awaited<ReturnType<PrefectApi['getScheduledFlowRuns']>>;
-    try {
-      responses = await this.d.api.getScheduledFlowRuns(
-        pool.name,
-        { work_queue_names: [...this.d.config.workQueues], scheduled_before: formatScheduledBefore(before) },
-        { signal },
+  async pollOnce(signal: AbortSignal, opts: { repoll?: boolean } = {}): Promise<void> {
+    const repoll = opts.repoll ?? true;
+    for (let round = 0; round < MAX_POLL_ROUNDS && !signal.aborted; round++) {
+      this.lastPolledAt = this.d.clock.now();
+      const pool = this.sync.state.pool;
+      if (!this.sync.state.hasSynced || !pool) return;
+      const before = new Date(
+        this.d.clock.now().getTime() + Math.trunc(this.d.config.prefetchSeconds) * 1000,
       );
-    } catch (e) {
-      if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return; // pool gone; next sync recreates it
-      throw e;
-    }
-    for (const { flow_run: run } of responses) {
-      if (this.submitting.has(run.id) || this.tracker.has(run.id)) continue;
-      if (this.d.config.limit !== undefined && this.inFlight >= this.d.config.limit) {
-        this.d.logger.debug(`Flow run limit reached; ${this.inFlight} runs in flight.`, {
-          limit: this.d.config.limit,
-        });
-        break;
+      let responses: Awaited<ReturnType<PrefectApi['getScheduledFlowRuns']>>;
+      try {
+        responses = await this.d.api.getScheduledFlowRuns(
+          pool.name,
+          {
+            work_queue_names: [...this.d.config.workQueues],
+            scheduled_before: formatScheduledBefore(before),
+          },
+          { signal },
+        );
+      } catch (e) {
+        if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return; // pool gone; next sync recreates it
+        throw e;
       }
-      if (this.submitting.size >= this.d.config.submissionLimit) break;
-      this.startSubmission(run);
+      const claims: Array<Promise<void>> = [];
+      let heldBack = false;
+      for (const { flow_run: run } of responses) {
+        if (this.submitting.has(run.id) || this.tracker.has(run.id)) continue;
+        if (this.d.config.limit !== undefined && this.inFlight >= this.d.config.limit) {
+          this.d.logger.debug(`Flow run limit reached; ${this.inFlight} runs in flight.`, {
+            limit: this.d.config.limit,
+          });
+          return;
+        }
+        if (this.submitting.size >= this.d.config.submissionLimit) {
+          heldBack = true;
+          break;
+        }
+        claims.push(this.startSubmission(run));
+      }
+      if (!repoll || (!heldBack && responses.length < FULL_PAGE) || claims.length === 0) return;
+      await Promise.all(claims);
+      const target = Math.floor(this.d.config.submissionLimit / 2);
+      while (this.submitting.size > target && !signal.aborted) await Promise.race(this.submitting.values());
     }
   }
 
-  private startSubmission(run: FlowRun): void {
-    const p = this.submitter
-      .submit(run, this.shutdown.signal)
+  /** Starts one submission; resolves when its claim is settled (claimed or not), not when it ends. */
+  private startSubmission(
+    run: FlowRun,
+    launch: (shutdown: AbortSignal, onClaimed: () => void) => Promise<SubmissionOutcome> = (
+      shutdown,
+      onClaimed,
+    ) => this.submitter.submit(run, shutdown, onClaimed),
+  ): Promise<void> {
+    let claimed!: () => void;
+    const claimSettled = new Promise<void>((resolve) => {
+      claimed = resolve;
+    });
+    const p = launch(this.shutdown.signal, claimed)
       .catch((e: unknown): SubmissionOutcome => {
         this.d.logger.error(`Unexpected error while submitting flow run '${run.id}'.`, {
           error: e,
@@ -255,10 +272,12 @@ export class Worker {
       })
       .then((outcome) => {
         this.submitting.delete(run.id);
+        claimed();
         this.d.onSubmission?.(run.id, outcome);
         return outcome;
       });
     this.submitting.set(run.id, p);
+    return claimSettled;
   }
 
   /** Waits for every submission in flight. */
@@ -288,7 +307,7 @@ export class Worker {
       await this.setup(loops.signal);
       this.d.logger.info(`Worker '${this.name}' started!`, { pool: this.d.config.pool });
       if (this.d.config.runOnce) {
-        await this.pollOnce(loops.signal);
+        await this.pollOnce(loops.signal, { repoll: false });
         await this.drainSubmissions();
         return;
       }
@@ -309,9 +328,9 @@ export class Worker {
           name: 'sync',
           intervalMs: () => this.d.config.heartbeatSeconds * 1000,
         }),
-        runServiceLoop((s) => this.adoptRuns(s), {
+        runServiceLoop(async (s) => void (await this.reconcile(s)), {
           ...common,
-          name: 'adopt',
+          name: 'reconcile',
           intervalMs: () => this.d.config.reconcileSeconds * 1000,
         }),
         runServiceLoop((s) => this.tracker.settle(s), {

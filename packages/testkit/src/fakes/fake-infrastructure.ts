@@ -7,6 +7,7 @@ import {
   InfrastructureNotFoundError,
   type InfrastructureStateChange,
   KERNEL_VERSION,
+  type LiveInfrastructure,
   type ObservationSink,
   type Observer,
   StevedoreError,
@@ -106,6 +107,13 @@ export class FakeInfrastructure implements Infrastructure {
       stopCode: 'UserInitiated',
       stopReason: 'Killed by worker',
     });
+  }
+
+  /** Reconciliation: what is "running" (submitted and not stopped) for `workPool`. */
+  async listLive(opts: { workPool: string }): Promise<LiveInfrastructure[]> {
+    return [...this.submissions.values()]
+      .filter((s) => !this.stopped.has(s.identifier) && s.job.workPool.name === opts.workPool)
+      .map((s) => ({ identifier: s.identifier, flowRunId: s.job.flowRun.id }));
   }
 
   /** Flow runs submitted, by id (one entry per launched task). */

@@ -661,6 +661,46 @@ const csrfToken: Handler = (ctx, req) => {
   };
 };
 
+/**
+ * `POST /work_pools/{work_pool_name}/workers/filter`. The server filters on `last_heartbeat_time` and (3.x)
+ * `status`, and orders by the last heartbeat, newest first.
+ */
+const readWorkers: Handler = (ctx, req) => {
+  const poolName = req.params.work_pool_name ?? '';
+  const pool = ctx.store.poolByName(poolName);
+  if (!pool) return poolNotFound(poolName);
+  const body = bodyObject(req);
+  const limit = limitFrom(body);
+  if (typeof limit !== 'number') return limit;
+  const offset = typeof body.offset === 'number' ? body.offset : 0;
+  const filter = sub(body, 'workers');
+  const beat = filter ? sub(filter, 'last_heartbeat_time') : undefined;
+  const statusAny = filter ? strings(sub(filter, 'status')?.any_) : undefined;
+  const after = typeof beat?.after_ === 'string' ? parseDateTime(beat.after_) : null;
+  const before = typeof beat?.before_ === 'string' ? parseDateTime(beat.before_) : null;
+  const workers = ctx.store.workers
+    .filter((w) => {
+      if (w.work_pool_id !== pool.id) return false;
+      const checks: boolean[] = [];
+      if (after !== null) checks.push(w.last_heartbeat_time >= after);
+      if (before !== null) checks.push(w.last_heartbeat_time <= before);
+      if (statusAny && ctx.mode === '3')
+        checks.push(statusAny.includes(ctx.serializer.workerOnline(w) ? 'ONLINE' : 'OFFLINE'));
+      return combine(checks, filter?.operator);
+    })
+    .sort((a, b) => b.last_heartbeat_time - a.last_heartbeat_time)
+    .slice(offset, offset + limit);
+  return { status: 200, body: workers.map((w) => toJson(ctx.serializer.poolWorker(w))) };
+};
+
+/** `GET /flow_run_states/?flow_run_id=…`: the run's states, oldest first (the server orders by timestamp). */
+const readFlowRunStates: Handler = (ctx, req) => {
+  const run = runById(ctx, req.query.flow_run_id);
+  // The real server answers an unknown run with an empty list, not a 404.
+  const states = run ? [...run.history].sort((a, b) => a.timestamp - b.timestamp) : [];
+  return { status: 200, body: states.map((s) => toJson(ctx.serializer.state(s))) };
+};
+
 export function parseBool(value: string): boolean | null {
   const v = value.toLowerCase();
   if (['true', '1', 'yes', 'on', 't', 'y'].includes(v)) return true;
@@ -678,6 +718,7 @@ export const HANDLERS: Record<string, Handler> = {
   'PATCH /work_pools/{name}': updateWorkPool,
   'POST /work_pools/{work_pool_name}/workers/heartbeat': heartbeat,
   'POST /work_pools/{name}/get_scheduled_flow_runs': getScheduledFlowRuns,
+  'POST /work_pools/{work_pool_name}/workers/filter': readWorkers,
   'POST /work_pools/{work_pool_name}/queues/filter': readWorkQueues,
   'GET /work_pools/{work_pool_name}/queues/{name}': readWorkQueue,
   'GET /flow_runs/{id}': readFlowRun,
@@ -685,6 +726,7 @@ export const HANDLERS: Record<string, Handler> = {
   'PATCH /flow_runs/{id}/labels': updateFlowRunLabels,
   'POST /flow_runs/filter': readFlowRuns,
   'POST /flow_runs/{id}/set_state': setFlowRunState,
+  'GET /flow_run_states/': readFlowRunStates,
   'GET /deployments/{id}': readDeployment,
   'GET /flows/{id}': readFlow,
   'GET /block_documents/{id}': readBlockDocument,

@@ -254,6 +254,27 @@ export class Serializer {
     return n;
   }
 
+  /**
+   * A worker as `POST /work_pools/{name}/workers/filter` returns it: 3.x `WorkerResponse` (with the promised
+   * heartbeat interval and a status derived from it), 2.12 `Worker` (no interval, no status).
+   */
+  poolWorker(worker: WorkerRecord): JsonObject {
+    const base: JsonObject = {
+      id: worker.id,
+      created: this.t(worker.created),
+      updated: this.t(worker.last_heartbeat_time),
+      name: worker.name,
+      work_pool_id: worker.work_pool_id,
+      last_heartbeat_time: this.t(worker.last_heartbeat_time),
+    };
+    if (this.mode === '2') return base;
+    return {
+      ...base,
+      heartbeat_interval_seconds: worker.heartbeat_interval_seconds,
+      status: this.workerOnline(worker) ? 'ONLINE' : 'OFFLINE',
+    };
+  }
+
   worker(worker: WorkerRecord): WorkerJson {
     const pool = this.store.poolById(worker.work_pool_id);
     return {

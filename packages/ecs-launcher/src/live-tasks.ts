@@ -1,0 +1,69 @@
+import { DescribeTasksCommand, type ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
+import type { LiveInfrastructure, Logger } from '@stevedore/kernel';
+import { awsErrorInfo, isAwsError } from './errors.js';
+import { sanitizeTagText } from './tags.js';
+
+/** One cluster to look into, with the client that reaches it. */
+export interface LiveTaskScope {
+  cluster: string;
+  ecs: ECSClient;
+}
+
+/** DescribeTasks takes at most 100 tasks; ListTasks returns at most 100 per page. */
+const PAGE = 100;
+
+/**
+ * The running tasks of `workPool` in the given clusters: `ListTasks` (desired status RUNNING, 100 per page)
+ * then `DescribeTasks include=TAGS` per 100, keeping tasks whose `prefect.io/work-pool-name` tag is the pool
+ * (tag values are sanitized like every label, so the pool name is sanitized the same way). Costs 2 calls per
+ * 100 running tasks of a cluster per reconciliation round (`reconcileSeconds`, 60 s by default). A cluster that
+ * does not exist is skipped; other errors are logged and the cluster skipped for this round.
+ */
+export async function listLiveTasks(
+  scopes: readonly LiveTaskScope[],
+  workPool: string,
+  opts: { signal: AbortSignal; logger: Logger },
+): Promise<LiveInfrastructure[]> {
+  const poolTag = sanitizeTagText(workPool);
+  const out: LiveInfrastructure[] = [];
+  for (const { cluster, ecs } of scopes) {
+    try {
+      let nextToken: string | undefined;
+      do {
+        const page = await ecs.send(
+          new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: PAGE, nextToken }),
+          { abortSignal: opts.signal },
+        );
+        nextToken = page.nextToken;
+        const arns = page.taskArns ?? [];
+        if (arns.length === 0) continue;
+        const described = await ecs.send(
+          new DescribeTasksCommand({ cluster, tasks: arns, include: ['TAGS'] }),
+          {
+            abortSignal: opts.signal,
+          },
+        );
+        for (const task of described.tasks ?? []) {
+          const tags = new Map((task.tags ?? []).map((t) => [t.key ?? '', t.value ?? '']));
+          if (tags.get('prefect.io/work-pool-name') !== poolTag || !task.taskArn) continue;
+          const flowRunId = tags.get('prefect.io/flow-run-id');
+          out.push({
+            identifier: `${task.clusterArn ?? cluster}::${task.taskArn}`,
+            ...(flowRunId ? { flowRunId } : {}),
+          });
+        }
+      } while (nextToken);
+    } catch (e) {
+      opts.signal.throwIfAborted();
+      if (isAwsError(e, 'ClusterNotFoundException')) continue;
+      const aws = awsErrorInfo(e);
+      opts.logger.warn(
+        `Could not list the running tasks of cluster '${cluster}': ${aws.name}: ${aws.message}`,
+        {
+          cluster,
+        },
+      );
+    }
+  }
+  return out;
+}

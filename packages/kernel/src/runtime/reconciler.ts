@@ -1,0 +1,269 @@
+import type { Clock } from '../clock.js';
+import type { WorkerConfig } from '../config.js';
+import { isStevedoreError, kernelErrorCodes } from '../errors.js';
+import type { Infrastructure, JobConfiguration, LiveInfrastructure } from '../extension-points.js';
+import type { Logger } from '../logger.js';
+import type { PrefectApi } from '../prefect/api.js';
+import { type FlowRun, type State, TERMINAL_STATE_TYPES } from '../prefect/types.js';
+import type { PoolSync } from './pool-sync.js';
+import type { RunTracker } from './tracker.js';
+
+/** Dependencies of {@link Reconciler}. @internal */
+export interface ReconcilerDeps {
+  api: PrefectApi;
+  config: WorkerConfig;
+  clock: Clock;
+  logger: Logger;
+  infrastructure: Infrastructure;
+  sync: PoolSync;
+  tracker: RunTracker;
+  workerName: string;
+  /** True while this process is submitting the run. */
+  isSubmitting(flowRunId: string): boolean;
+  /** Starts launching a claimed run again with the attempt key of its claim. */
+  relaunch(flowRun: FlowRun, claimStateId: string): void;
+  configurationFor(flowRunId: string, signal: AbortSignal): Promise<JobConfiguration | undefined>;
+}
+
+/** What one reconciliation round did, for logs and tests. @public */
+export interface ReconcileReport {
+  adopted: number;
+  relaunched: number;
+  /** Runs left alone because a live worker other than this one claimed them. */
+  ownedElsewhere: number;
+  orphansStopped: number;
+}
+
+/**
+ * The claim of a Pending run: the first state of the run's trailing streak of PENDING states (the claim,
+ * then renames such as "Submitting" and "InfrastructurePending"). Its id is the attempt key's second half.
+ * @internal
+ */
+export function claimStateOf(history: readonly State[]): State | undefined {
+  let claim: State | undefined;
+  for (let i = history.length - 1; i >= 0; i--) {
+    const s = history[i];
+    if (s?.type !== 'PENDING') break;
+    claim = s;
+  }
+  return claim;
+}
+
+/**
+ * Compares the pool's Pending/Running runs and live infrastructure with what this worker tracks, on start
+ * and every `reconcileSeconds` (the exactly-once issue's restart reconciliation):
+ *
+ * - Ownership: a run whose `prefect.worker.name` label names another worker is left alone while that
+ *   worker heartbeats (its last heartbeat younger than `staleHeartbeatIntervals` of its interval). Runs of
+ *   this worker's name, of a gone worker, or without the label (Prefect 2) are reconciled here.
+ * - A run with an infrastructure_pid is adopted (tracked: crash detection, teardown, cancellation); it
+ *   counts toward `--limit` when it is this worker's or was taken over from a gone worker.
+ * - A Pending run with no infrastructure_pid (the claiming worker died between the claim and the PATCH) is
+ *   launched again once its Pending state is older than `reconcilePendingSeconds` (`unownedPendingSeconds`
+ *   when the claimer is unknown), with the attempt key of its claim: the infrastructure's idempotency
+ *   returns the launch made before, if any, so it is never launched twice.
+ * - Live infrastructure of the pool whose run is final (for longer than `teardownGraceSeconds`) or deleted
+ *   and that nobody here tracks is stopped.
+ *
+ * Prefect's worker does none of this: a run claimed by a worker that died stays Pending until someone
+ * intervenes, and a task outliving its run keeps running.
+ * @internal
+ */
+export class Reconciler {
+  constructor(private readonly d: ReconcilerDeps) {}
+
+  async tick(signal: AbortSignal): Promise<ReconcileReport> {
+    const report: ReconcileReport = { adopted: 0, relaunched: 0, ownedElsewhere: 0, orphansStopped: 0 };
+    const pool = this.d.sync.state.pool;
+    if (!this.d.sync.state.hasSynced || !pool) return report;
+    const workers = await this.liveWorkers(pool.name, signal);
+    const live = await this.listLive(pool.name, signal);
+    const liveByRun = new Map<string, LiveInfrastructure>();
+    for (const l of live ?? []) if (l.flowRunId) liveByRun.set(l.flowRunId, l);
+    for (let offset = 0; ; offset += 200) {
+      const runs = await this.d.api.filterFlowRuns(
+        {
+          work_pools: { name: { any_: [pool.name] } },
+          flow_runs: { state: { type: { any_: ['PENDING', 'RUNNING'] } } },
+          sort: 'EXPECTED_START_TIME_ASC',
+          limit: 200,
+          offset,
+        },
+        { signal },
+      );
+      for (const r of runs) await this.reconcileRun(r, workers, liveByRun, report, signal);
+      if (runs.length < 200) break;
+    }
+    if (live && this.d.config.teardownGraceSeconds > 0) await this.stopOrphans(live, report, signal);
+    if (report.relaunched + report.orphansStopped > 0)
+      this.d.logger.info(
+        `Reconciled the pool: ${report.adopted} adopted, ${report.relaunched} relaunched, ${report.orphansStopped} orphaned tasks stopped.`,
+        { ...report },
+      );
+    return report;
+  }
+
+  /** Names of the pool's workers that heartbeat; `undefined` when they cannot be read (every claimer then counts as alive). */
+  private async liveWorkers(pool: string, signal: AbortSignal): Promise<Set<string> | undefined> {
+    const now = this.d.clock.now().getTime();
+    const names = new Set<string>([this.d.workerName]);
+    try {
+      for (let offset = 0; ; offset += 200) {
+        const workers = await this.d.api.filterWorkers(pool, { limit: 200, offset }, { signal });
+        for (const w of workers) {
+          const beat = w.last_heartbeat_time ? Date.parse(w.last_heartbeat_time) : Number.NaN;
+          // 2.x sends no interval, and sub-second intervals are sent truncated to 0: assume ours then.
+          const interval = (w.heartbeat_interval_seconds || this.d.config.heartbeatSeconds) * 1000;
+          if (now - beat <= this.d.config.staleHeartbeatIntervals * interval) names.add(w.name);
+        }
+        if (workers.length < 200) break;
+      }
+      return names;
+    } catch (e) {
+      if (signal.aborted) throw e;
+      this.d.logger.debug(`Could not read the workers of pool '${pool}': ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** The pool's live infrastructure, or `undefined` when the infrastructure cannot list it. */
+  private async listLive(pool: string, signal: AbortSignal): Promise<LiveInfrastructure[] | undefined> {
+    const listLive = this.d.infrastructure.listLive;
+    if (!listLive) return undefined;
+    const known = this.d.tracker.list().map((t) => t.identifier);
+    try {
+      return await listLive.call(this.d.infrastructure, { signal, workPool: pool, known });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      this.d.logger.warn(`Could not list the pool's live infrastructure: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private async reconcileRun(
+    r: FlowRun,
+    live: Set<string> | undefined,
+    liveByRun: ReadonlyMap<string, LiveInfrastructure>,
+    report: ReconcileReport,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) return;
+    const label = r.labels?.['prefect.worker.name'];
+    const owner = typeof label === 'string' && label.length > 0 ? label : undefined;
+    const mine = owner === this.d.workerName;
+    const ownerGone = owner !== undefined && !mine && live !== undefined && !live.has(owner);
+    if (owner !== undefined && !mine && !ownerGone) {
+      report.ownedElsewhere += 1;
+      return;
+    }
+    let pid = r.infrastructure_pid;
+    const found = pid ? undefined : liveByRun.get(r.id);
+    if (found) {
+      // Launched, but the worker died before reporting it (or the PATCH failed): report it now.
+      pid = found.identifier;
+      try {
+        await this.d.api.setInfrastructurePid(r.id, pid, { signal });
+      } catch (e) {
+        if (signal.aborted) throw e;
+        this.d.logger.warn(
+          `Could not report infrastructure_pid '${pid}' of flow run '${r.id}': ${(e as Error).message}`,
+        );
+      }
+    }
+    if (pid) {
+      const since = r.start_time ?? r.state?.timestamp;
+      this.d.tracker.add({
+        flowRunId: r.id,
+        flowRunName: r.name,
+        identifier: pid,
+        infrastructureType: this.d.infrastructure.type,
+        adopted: true,
+        countsTowardLimit: mine || ownerGone,
+        ...(r.start_time ? { runningAt: new Date(r.start_time) } : {}),
+        ...(since ? { launchedAt: new Date(since) } : {}),
+      });
+      report.adopted += 1;
+      this.d.logger.info(
+        `Watching flow run '${r.name}' (${r.id}), launched earlier as '${pid}'${ownerGone ? ` by worker '${owner}', which stopped heartbeating` : ''}${found ? ' (found by its tags: its infrastructure_pid had never been reported)' : ''}.`,
+        { flowRunId: r.id },
+      );
+      return;
+    }
+    const type = r.state?.type ?? r.state_type;
+    const since = Date.parse(r.state?.timestamp ?? '');
+    if (type !== 'PENDING' || Number.isNaN(since)) return;
+    const minAge =
+      owner === undefined ? this.d.config.unownedPendingSeconds : this.d.config.reconcilePendingSeconds;
+    if (this.d.clock.now().getTime() - since < minAge * 1000) return;
+    const claim = claimStateOf(await this.d.api.readFlowRunStates(r.id, { signal }));
+    // The run may have moved on between the two reads (a late PATCH, or it started): leave it to the next round.
+    if (!claim?.id || this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) return;
+    this.d.logger.warn(
+      `Flow run '${r.name}' (${r.id}) was claimed${owner ? ` by worker '${owner}'` : ''} but never reported its infrastructure; launching it again with the claim's idempotency key.`,
+      { flowRunId: r.id },
+    );
+    report.relaunched += 1;
+    this.d.relaunch(r, claim.id);
+  }
+
+  /** Stops live infrastructure of the pool whose run is final (past the teardown grace) or deleted. */
+  private async stopOrphans(
+    found: readonly LiveInfrastructure[],
+    report: ReconcileReport,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const candidates = found.filter(
+      (l): l is LiveInfrastructure & { flowRunId: string } =>
+        typeof l.flowRunId === 'string' &&
+        !this.d.tracker.has(l.flowRunId) &&
+        !this.d.isSubmitting(l.flowRunId),
+    );
+    if (candidates.length === 0) return;
+    const runs = new Map<string, FlowRun>();
+    const ids = [...new Set(candidates.map((c) => c.flowRunId))];
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200);
+      for (const r of await this.d.api.filterFlowRuns(
+        { flow_runs: { id: { any_: chunk } }, limit: chunk.length },
+        { signal },
+      ))
+        runs.set(r.id, r);
+    }
+    const now = this.d.clock.now().getTime();
+    for (const c of candidates) {
+      const run = runs.get(c.flowRunId);
+      const type = run ? (run.state?.type ?? run.state_type ?? undefined) : undefined;
+      let why: string;
+      if (!run) why = 'no longer exists';
+      else if (type && TERMINAL_STATE_TYPES.has(type)) {
+        const finalSince = Date.parse(run.state?.timestamp ?? '');
+        if (!Number.isNaN(finalSince) && now - finalSince < this.d.config.teardownGraceSeconds * 1000)
+          continue;
+        why = `is ${type}`;
+      } else continue; // alive: adopted above when this worker may own it
+      if (this.d.tracker.has(c.flowRunId)) continue;
+      try {
+        const configuration = run
+          ? await this.d.configurationFor(c.flowRunId, signal).catch(() => undefined)
+          : undefined;
+        await this.d.infrastructure.kill(c.identifier, {
+          signal,
+          gracePeriodSeconds: 0,
+          ...(configuration ? { configuration } : {}),
+        });
+      } catch (e) {
+        if (isStevedoreError(e, kernelErrorCodes.INFRASTRUCTURE_NOT_FOUND)) continue;
+        if (signal.aborted) throw e;
+        this.d.logger.warn(
+          `Could not stop orphaned infrastructure '${c.identifier}': ${(e as Error).message}`,
+        );
+        continue;
+      }
+      report.orphansStopped += 1;
+      this.d.logger.warn(
+        `Stopped '${c.identifier}': its flow run '${c.flowRunId}' ${why}, but the infrastructure was still running.`,
+        { flowRunId: c.flowRunId, identifier: c.identifier },
+      );
+    }
+  }
+}

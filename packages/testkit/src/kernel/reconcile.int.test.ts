@@ -1,0 +1,257 @@
+/**
+ * Reconciliation, guaranteed teardown, max runtime and the full-page re-poll, end to end against the Prefect
+ * emulator with the fake infrastructure (the ECS version of the relaunch is in ecs-launcher's acceptance tests).
+ */
+import { claimStateOf } from '@stevedore/kernel';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createFakeInfrastructure,
+  type FakeInfrastructure,
+  fakeInfrastructurePlugin,
+} from '../fakes/fake-infrastructure.js';
+import { type PrefectEmulator, startPrefectEmulator } from '../prefect-emulator/index.js';
+import { createTestKernel, type TestKernel } from '../test-kernel.js';
+import { waitFor } from './helpers.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+async function emulator(mode: '2' | '3' = '3'): Promise<PrefectEmulator> {
+  const prefect = await startPrefectEmulator({ mode });
+  cleanups.push(() => prefect.stop());
+  return prefect;
+}
+
+function worker(
+  prefect: PrefectEmulator,
+  fake: FakeInfrastructure,
+  config: Record<string, unknown> = {},
+): TestKernel & { handle: ReturnType<TestKernel['start']> } {
+  const kernel = createTestKernel({
+    plugins: [fakeInfrastructurePlugin(fake)],
+    apiUrl: prefect.url,
+    pool: 'ecs-pool',
+    config: { reconcileSeconds: 0.2, trackerPollSeconds: 0.1, ...config },
+    overrides: { workerEnv: { PREFECT_API_URL: prefect.url } },
+  });
+  const handle = kernel.start();
+  cleanups.push(() => handle.stop());
+  return Object.assign(kernel, { handle });
+}
+
+/** A run claimed by `owner` (Pending, renamed Submitting) whose infrastructure_pid was never reported. */
+function claimedRun(prefect: PrefectEmulator, flowId: string, owner: string | undefined) {
+  const run = prefect.seedFlowRun({
+    flow_id: flowId,
+    work_pool_name: 'ecs-pool',
+    ...(owner ? { labels: { 'prefect.worker.name': owner } } : {}),
+  });
+  prefect.setFlowRunState(run.id, 'PENDING');
+  if (prefect.mode === '3') prefect.setFlowRunState(run.id, { type: 'PENDING', name: 'Submitting' });
+  return run;
+}
+
+describe('claimStateOf', () => {
+  it('is the first state of the trailing PENDING streak', () => {
+    const history = [
+      { id: 'a', type: 'SCHEDULED' },
+      { id: 'b', type: 'PENDING' },
+      { id: 'c', type: 'SCHEDULED', name: 'AwaitingRetry' },
+      { id: 'd', type: 'PENDING' },
+      { id: 'e', type: 'PENDING', name: 'Submitting' },
+      { id: 'f', type: 'PENDING', name: 'InfrastructurePending' },
+    ] as const;
+    expect(claimStateOf(history)?.id).toBe('d');
+    expect(claimStateOf([...history, { id: 'g', type: 'RUNNING' }])).toBeUndefined();
+    expect(claimStateOf([])).toBeUndefined();
+  });
+});
+
+describe('restart reconciliation', () => {
+  it("relaunches a run claimed by a gone worker with its claim's attempt key, once", async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const run = claimedRun(prefect, flow.id, 'worker-that-died');
+    const claim = prefect.stateHistory(run.id).find((s) => s.type === 'PENDING');
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    const kernel = worker(prefect, fake, { reconcilePendingSeconds: 0 });
+    const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'the relaunch');
+    expect(submission.attemptKey).toBe(`${run.id}:${claim?.id}`);
+    await waitFor(() => prefect.getFlowRun(run.id)?.infrastructure_pid, 5000, 'infrastructure_pid');
+    expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toBe(submission.identifier);
+    // Rounds later: still one launch, tracked, and the run now carries this worker's name.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(fake.submissions.size).toBe(1);
+    expect(submission.calls).toBe(1);
+    expect(kernel.worker().tracker.has(run.id)).toBe(true);
+    expect(prefect.getFlowRun(run.id)?.labels?.['prefect.worker.name']).toBe(kernel.worker().name);
+    // No new claim was made: the history has the seeded claim and rename only.
+    expect(prefect.stateHistory(run.id).map((s) => `${s.type}/${s.name}`)).toEqual([
+      'SCHEDULED/Scheduled',
+      'PENDING/Pending',
+      'PENDING/Submitting',
+    ]);
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
+  it('leaves runs of a worker that still heartbeats alone, and takes them over once it stops', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    // Another replica: it heartbeats every 0.2 s.
+    const other = worker(prefect, createFakeInfrastructure({ type: 'ecs' }), {
+      name: 'replica-a',
+      heartbeatSeconds: 0.2,
+      querySeconds: 60,
+    });
+    await waitFor(
+      () => prefect.listWorkers('ecs-pool').some((w) => w.name === 'replica-a'),
+      5000,
+      'replica-a',
+    );
+    const claimed = claimedRun(prefect, flow.id, 'replica-a');
+    const running = prefect.seedFlowRun({
+      flow_id: flow.id,
+      work_pool_name: 'ecs-pool',
+      labels: { 'prefect.worker.name': 'replica-a' },
+      infrastructure_pid: 'fake-cluster::elsewhere-1',
+      state: 'RUNNING',
+    });
+    const me = worker(prefect, fake, {
+      name: 'replica-b',
+      heartbeatSeconds: 0.2,
+      reconcilePendingSeconds: 0,
+      staleHeartbeatIntervals: 3,
+    });
+    await waitFor(
+      () =>
+        prefect.requests.filter((r) => r.route === '/work_pools/{work_pool_name}/workers/filter').length >= 3,
+      5000,
+      'a few reconciliation rounds',
+    );
+    expect(fake.submissions.size).toBe(0);
+    expect(me.worker().tracker.has(running.id)).toBe(false);
+
+    await other.handle.stop();
+    // replica-a's last heartbeat gets older than 3 × 0.2 s: its runs are taken over.
+    const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'the takeover');
+    expect(submission.job.flowRun.id).toBe(claimed.id);
+    await waitFor(() => me.worker().tracker.has(running.id), 5000, 'adoption of the running run');
+    expect(me.worker().tracker.get(running.id)?.countsTowardLimit).toBe(true);
+  });
+
+  it('waits unownedPendingSeconds before relaunching a run nobody is known to have claimed (Prefect 2)', async () => {
+    const prefect = await emulator('2');
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const run = claimedRun(prefect, flow.id, undefined);
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    worker(prefect, fake, { reconcilePendingSeconds: 0, unownedPendingSeconds: 1 });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fake.submissions.size).toBe(0);
+    const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'the relaunch');
+    expect(submission.job.flowRun.id).toBe(run.id);
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
+  it('stops live infrastructure whose run is final or deleted, after the teardown grace', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    const first = worker(prefect, fake, { name: 'w', teardownGraceSeconds: 0.3 });
+    const a = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    await waitFor(() => fake.submissions.size === 1, 5000, 'a launch');
+    await waitFor(() => prefect.getFlowRun(a.id)?.infrastructure_pid, 5000, 'the pid');
+    await first.handle.stop();
+    // While no worker runs, the engine reports the run Completed but its container hangs on.
+    prefect.setFlowRunState(a.id, 'RUNNING');
+    prefect.setFlowRunState(a.id, 'COMPLETED');
+    worker(prefect, fake, { name: 'w', teardownGraceSeconds: 0.3 });
+    await waitFor(() => fake.killed.length === 1, 5000, 'the orphan to be stopped');
+    expect(fake.killed).toEqual([prefect.getFlowRun(a.id)?.infrastructure_pid]);
+    expect(prefect.getFlowRun(a.id)?.state?.type).toBe('COMPLETED');
+  });
+
+  it('stops a tracked run whose infrastructure keeps running after the run is final', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    const kernel = worker(prefect, fake, { teardownGraceSeconds: 0.3, limit: 1 });
+    const run = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'a launch');
+    fake.emit({ identifier: submission.identifier, status: 'running' });
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    prefect.setFlowRunState(run.id, 'FAILED');
+    // The final run stops counting toward --limit at once: the next run launches while the first winds down.
+    const next = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    await waitFor(() => fake.submissions.size === 2, 5000, 'the next run under --limit 1');
+    await waitFor(() => fake.killed.includes(submission.identifier), 5000, 'the teardown');
+    expect(kernel.worker().tracker.has(run.id)).toBe(false);
+    expect(prefect.getFlowRun(run.id)?.state?.type).toBe('FAILED');
+    await waitFor(
+      () =>
+        prefect
+          .logs()
+          .some(
+            (l) =>
+              l.flow_run_id === run.id && /is FAILED but its infrastructure had not stopped/.test(l.message),
+          ),
+      5000,
+      'the teardown log line',
+    );
+    expect(fake.submissions.get([...fake.submissions.keys()][1] ?? '')?.job.flowRun.id).toBe(next.id);
+  });
+
+  it('stops and crashes a run that exceeds stevedore_max_runtime_seconds', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const deployment = prefect.seedDeployment({
+      flow_id: flow.id,
+      name: 'bounded',
+      work_pool_name: 'ecs-pool',
+      job_variables: { stevedore_max_runtime_seconds: 0.3 },
+    });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    worker(prefect, fake);
+    const run = prefect.seedFlowRun({ flow_id: flow.id, deployment_id: deployment.id });
+    const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'a launch');
+    fake.emit({ identifier: submission.identifier, status: 'running' });
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    const crashed = await waitFor(
+      () =>
+        prefect.getFlowRun(run.id)?.state?.type === 'CRASHED' ? prefect.getFlowRun(run.id)?.state : undefined,
+      5000,
+      'the crash',
+    );
+    expect(fake.killed).toEqual([submission.identifier]);
+    expect(crashed?.message).toMatch(
+      /exceeded its maximum runtime of 0.3 s \(stevedore_max_runtime_seconds\)/,
+    );
+  });
+});
+
+describe('full-page re-poll', () => {
+  it('polls again at once after a full page instead of waiting for the interval', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    for (let i = 0; i < 260; i++) prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    // One poll tick every 10 minutes: everything beyond the first page must come from the re-poll.
+    worker(prefect, fake, { querySeconds: 600, submissionLimit: 100 });
+    await waitFor(() => fake.submissions.size === 260, 20_000, 'all 260 runs');
+    const polls = prefect.requests.filter(
+      (r) => r.route === '/work_pools/{name}/get_scheduled_flow_runs',
+    ).length;
+    // 260 runs, 100 submissions at a time, re-polling when half the slots are free: a handful of polls.
+    expect(polls).toBeGreaterThanOrEqual(3);
+    expect(polls).toBeLessThanOrEqual(12);
+  });
+});
