@@ -4,7 +4,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
 import { EcsError, ecsErrorCodes } from './errors.js';
-import { installRateBudget, type RateBudget } from './rate-budget.js';
+import { type AwsAttemptObserver, installRateBudget, type RateBudget } from './rate-budget.js';
 
 const optionalString = z
   .string()
@@ -172,23 +172,24 @@ export class AwsClientPool {
   constructor(
     private readonly sources: EcsClientSources,
     private readonly budget?: RateBudget,
+    private readonly observe?: AwsAttemptObserver,
   ) {}
 
   ecs(settings: AwsClientSettings): ECSClient {
     const client = pick(this.sources.ecs, this.ecsClients, settings);
-    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'ecs');
+    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'ecs', this.observe);
     return client;
   }
 
   ec2(settings: AwsClientSettings): EC2Client {
     const client = pick(this.sources.ec2, this.ec2Clients, settings);
-    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'ec2');
+    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'ec2', this.observe);
     return client;
   }
 
   logs(settings: AwsClientSettings): CloudWatchLogsClient {
     const client = pick(this.sources.logs ?? createLogsClient, this.logsClients, settings);
-    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'logs');
+    if (this.budget && this.firstSight(client)) installRateBudget(client, this.budget, 'logs', this.observe);
     return client;
   }
 

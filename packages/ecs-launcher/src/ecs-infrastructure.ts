@@ -9,6 +9,7 @@ import {
   type JobConfiguration,
   type LiveInfrastructure,
   type Logger,
+  type Metrics,
   nullLogger,
   type ServerInfo,
   type SubmitResult,
@@ -33,7 +34,7 @@ import { ignoredJobVariables } from './ignored-variables.js';
 import { type EcsJobConfiguration, parseEcsJobConfiguration } from './job-configuration.js';
 import { type LiveTaskScope, listLiveTasks } from './live-tasks.js';
 import { resolveNetworkConfiguration } from './network.js';
-import { RateBudget, type RateLimit } from './rate-budget.js';
+import { type AwsAttemptObserver, RateBudget, type RateLimit } from './rate-budget.js';
 import { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Sleep } from './retry.js';
 import { prepareRunTaskRequest, runTask } from './run-task.js';
 import {
@@ -70,6 +71,8 @@ export interface EcsInfrastructureOptions {
   rateLimits?: Readonly<Partial<Record<string, Partial<RateLimit>>>>;
   /** Worker-level job-variable defaults, returned by {@link EcsInfrastructure.defaultJobVariables}. */
   defaultJobVariables?: Readonly<Record<string, unknown>>;
+  /** Where `stevedore_aws_requests_total{service,operation,outcome}` is counted (the kernel's `/metrics` registry). */
+  metrics?: Metrics;
   /**
    * Worker-level templates (task definition, RunTask parameters), loaded through `loader` at the first submission
    * and kept (see {@link applyWorkerTemplates}).
@@ -101,6 +104,16 @@ interface LaunchedTask {
   autoDeregister?: boolean;
   /** The kernel no longer tracks it. */
   released?: boolean;
+}
+
+/** Counts every AWS HTTP attempt of the infrastructure's clients by service, operation and outcome. */
+function awsRequestCounter(metrics: Metrics | undefined): AwsAttemptObserver | undefined {
+  if (!metrics) return undefined;
+  const requests = metrics.counter(
+    'stevedore_aws_requests_total',
+    'AWS HTTP requests (every attempt, SDK retries included) by service, operation and outcome: ok, throttled, error.',
+  );
+  return (key, outcome) => requests.inc({ service: key.service, operation: key.operation, outcome });
 }
 
 /** How many launches are remembered (oldest forgotten first): far more than one worker tracks at once. */
@@ -181,7 +194,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       clock: options.clock ?? systemClock,
       ...(options.rateLimits ? { limits: options.rateLimits } : {}),
     });
-    this.clients = new AwsClientPool(clients, this.rateBudget);
+    this.clients = new AwsClientPool(clients, this.rateBudget, awsRequestCounter(options.metrics));
     this.templates = options.templates
       ? new WorkerTemplateCache(options.templates.loader, options.templates.references)
       : undefined;

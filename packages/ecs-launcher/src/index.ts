@@ -56,6 +56,7 @@ export {
   ecsLauncherTokens,
 } from './plugin.js';
 export {
+  type AwsAttemptObserver,
   DEFAULT_RATE_LIMITS,
   FALLBACK_RATE_LIMIT,
   installRateBudget,

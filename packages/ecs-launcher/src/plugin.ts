@@ -3,6 +3,7 @@ import {
   definePlugin,
   kernelTokens,
   type Logger,
+  type Metrics,
   type TemplateLoader,
   token,
 } from '@stevedore/kernel';
@@ -143,6 +144,8 @@ export interface EcsLauncherDeps {
   clock: Clock;
   /** AWS clients; default: real SDK clients per `aws_credentials` block. */
   clients?: EcsClientSources;
+  /** The kernel's `/metrics` registry. */
+  metrics?: Metrics;
 }
 
 /** Builds the plugin's {@link EcsInfrastructure} from its config section. @public */
@@ -155,6 +158,7 @@ export function createEcsLauncherInfrastructure(
     logger: deps.logger,
     clock: deps.clock,
     defaultJobVariables: ecsLauncherJobVariables(config),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(defaultImage ? { defaultImage: () => defaultImage } : {}),
     ...(rateLimits ? { rateLimits } : {}),
     ...(taskDefinition || runTaskKwargs
@@ -180,9 +184,10 @@ export const ecsLauncherPlugin = definePlugin<EcsLauncherConfig>({
         logger: kernelTokens.logger,
         templates: kernelTokens.templateLoader,
         clock: kernelTokens.clock,
+        metrics: kernelTokens.metrics,
       },
-      create: ({ logger, templates, clock }, config) =>
-        createEcsLauncherInfrastructure(config ?? {}, { logger, templates, clock }),
+      create: ({ logger, templates, clock, metrics }, config) =>
+        createEcsLauncherInfrastructure(config ?? {}, { logger, templates, clock, metrics }),
     });
     r.provideInfrastructure({
       deps: { ecs: ecsLauncherTokens.infrastructure },

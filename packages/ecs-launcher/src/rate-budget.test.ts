@@ -226,6 +226,24 @@ describe('installRateBudget (SDK middleware)', () => {
     client.destroy();
   });
 
+  it('tells the observer the outcome of every attempt (the /metrics AWS request counter)', async () => {
+    const { client } = scriptedClient([
+      { status: 400, body: { __type: 'ThrottlingException', message: 'Rate exceeded' } },
+      { status: 200, body: { tasks: [], failures: [] } },
+      { status: 400, body: { __type: 'ClusterNotFoundException', message: 'Cluster not found.' } },
+    ]);
+    const seen: string[] = [];
+    installRateBudget(client, new RateBudget({ clock: steppingClock() }), 'ecs', (key, outcome) =>
+      seen.push(`${key.service}/${key.operation}/${outcome}`),
+    );
+    await client.send(new DescribeTasksCommand({ cluster: 'c', tasks: ['t'] }));
+    await expect(client.send(new DescribeTasksCommand({ cluster: 'c', tasks: ['t'] }))).rejects.toThrow(
+      /Cluster not found/,
+    );
+    expect(seen).toEqual(['ecs/DescribeTasks/throttled', 'ecs/DescribeTasks/ok', 'ecs/DescribeTasks/error']);
+    client.destroy();
+  });
+
   it('honours the abort signal while waiting for a token', async () => {
     const { client, targets } = scriptedClient([]);
     const budget = new RateBudget({ clock: frozenClock(), limits: { ListClusters: { burst: 1 } } });

@@ -302,10 +302,14 @@ async function regionOf(client: { config: { region: unknown } }): Promise<string
  * (a throttle halves its rate, a success recovers some).
  * @internal
  */
+/** Told the outcome of every HTTP attempt a budgeted client makes (metrics). @public */
+export type AwsAttemptObserver = (key: RateBudgetKey, outcome: 'ok' | 'throttled' | 'error') => void;
+
 export function rateBudgetMiddleware<I extends object, O extends MetadataBearer>(
   budget: RateBudget,
   service: string,
   region: () => Promise<string>,
+  observe?: AwsAttemptObserver,
 ): FinalizeRequestMiddleware<I, O> {
   return (next, context) =>
     async (args: FinalizeHandlerArguments<I>): Promise<FinalizeHandlerOutput<O>> => {
@@ -314,9 +318,12 @@ export function rateBudgetMiddleware<I extends object, O extends MetadataBearer>
       try {
         const out = await next(args);
         budget.recordSuccess(key);
+        observe?.(key, 'ok');
         return out;
       } catch (e) {
-        if (isThrottlingError(e)) budget.recordThrottle(key);
+        const throttled = isThrottlingError(e);
+        if (throttled) budget.recordThrottle(key);
+        observe?.(key, throttled ? 'throttled' : 'error');
         throw e;
       }
     };
@@ -337,12 +344,18 @@ export function installRateBudget<I extends object, O extends MetadataBearer>(
   client: RateBudgetedClient<I, O>,
   budget: RateBudget,
   service: string,
+  observe?: AwsAttemptObserver,
 ): void {
   let region: Promise<string> | undefined;
-  const mw = rateBudgetMiddleware<I, O>(budget, service, () => {
-    region ??= regionOf(client);
-    return region;
-  });
+  const mw = rateBudgetMiddleware<I, O>(
+    budget,
+    service,
+    () => {
+      region ??= regionOf(client);
+      return region;
+    },
+    observe,
+  );
   const stack = client.middlewareStack;
   const hasSigning = stack.identify().some((entry) => entry.startsWith('httpSigningMiddleware'));
   if (hasSigning) {

@@ -61,6 +61,7 @@ export {
   nullLogger,
   Redactor,
 } from './logger.js';
+export { type Counter, type Histogram, type Labels, type Metrics, MetricsRegistry } from './metrics.js';
 export {
   type AnyPlugin,
   type DepsMap,

@@ -4,6 +4,7 @@ import { checkPlugins, createRootContainer, type PluginHost, wirePlugins } from 
 import { kernelErrorCodes, PluginError, StevedoreError } from './errors.js';
 import type { Infrastructure, PreflightResult } from './extension-points.js';
 import { createLogger, type Logger, Redactor } from './logger.js';
+import { type Metrics, MetricsRegistry } from './metrics.js';
 import type { AnyPlugin } from './plugin.js';
 import type { PrefectApi } from './prefect/api.js';
 import { createPrefectClient } from './prefect/client.js';
@@ -30,6 +31,8 @@ export interface CreateKernelOptions {
   fetch?: typeof fetch;
   random?: () => number;
   onSubmission?: ConstructorParameters<typeof Worker>[0]['onSubmission'];
+  /** The metrics registry (default: a new one, served at `/metrics` with `withHealthcheck`). */
+  metrics?: Metrics;
 }
 
 /** The result of one preflight check. @public */
@@ -93,6 +96,8 @@ export function createKernel(options: CreateKernelOptions): Kernel {
   root.register(kernelTokens.clock, { useValue: clock });
   root.register(kernelTokens.config, { useValue: config });
   root.register(kernelTokens.prefectApi, { useValue: api });
+  const metrics = options.metrics ?? new MetricsRegistry();
+  root.register(kernelTokens.metrics, { useValue: metrics });
   root.register(kernelTokens.templateSource, { useValue: new FileTemplateSource() });
   const host = wirePlugins(root, ordered, parsed.pluginConfigs, logger);
   root.register(kernelTokens.templateLoader, {
@@ -133,6 +138,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         processEnv: options.processEnv ?? {},
         random: options.random,
         onSubmission: options.onSubmission,
+        metrics,
       });
     }
     return worker;

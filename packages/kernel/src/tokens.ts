@@ -2,6 +2,7 @@ import type { Clock } from './clock.js';
 import type { WorkerConfig } from './config.js';
 import type { Infrastructure, Observer, PreflightCheck, TemplateSource } from './extension-points.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { PrefectApi } from './prefect/api.js';
 import type { TemplateLoader } from './template-sources/loader.js';
 
@@ -32,6 +33,8 @@ export const kernelTokens = Object.freeze({
   config: token<WorkerConfig>('kernel.config'),
   prefectApi: token<PrefectApi>('kernel.prefectApi'),
   templateLoader: token<TemplateLoader>('kernel.templateLoader'),
+  /** The Prometheus registry served at `GET /metrics`; plugins add their series. */
+  metrics: token<Metrics>('kernel.metrics'),
   infrastructure: token<Infrastructure>('kernel.infrastructure'),
   observer: token<Observer>('kernel.observer'),
   templateSource: token<TemplateSource>('kernel.templateSource'),

@@ -21,6 +21,8 @@ export interface CancellerDeps {
   runLogger: (flowRunId: string) => Logger;
   /** Spec §1.9 step 4: the job configuration is rebuilt before killing, so the pool's aws_credentials apply. */
   configurationFor: (flowRunId: string, signal: AbortSignal) => Promise<JobConfiguration | undefined>;
+  /** Called for each run this canceller marked Cancelled (metrics). */
+  onCancelled?: () => void;
 }
 
 /**
@@ -79,6 +81,7 @@ export class Canceller {
         log,
         signal,
       );
+      this.d.onCancelled?.();
       return;
     }
     const started = Boolean(run.start_time);
@@ -109,5 +112,6 @@ export class Canceller {
       ? `Flow run cancelled by worker: its engine did not stop within ${this.d.config.cancellationGraceSeconds} s, so its infrastructure was stopped.`
       : 'Flow run cancelled by worker while pending.';
     await markCancelled(this.d.api, run.id, run.state, message, this.d.server(), log, signal);
+    this.d.onCancelled?.();
   }
 }

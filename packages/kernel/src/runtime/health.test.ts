@@ -18,4 +18,21 @@ describe('health server (--with-healthcheck)', () => {
       await server.close();
     }
   });
+
+  it('serves the Prometheus registry at /metrics', async () => {
+    const server = await startHealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      isHealthy: () => true,
+      metrics: () => '# TYPE x counter\nx 1\n',
+    });
+    try {
+      const res = await fetch(`${server.url}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      expect(await res.text()).toBe('# TYPE x counter\nx 1\n');
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -61,6 +61,9 @@ export interface RunTrackerOptions {
   teardownGraceMs: number;
   /** Default maximum runtime (ms) for runs that carry none; 0 means none. */
   maxRuntimeMs: number;
+  /** Called when the tracker reports a run Crashed, or marks one Cancelled (metrics). */
+  onCrashed?: () => void;
+  onCancelled?: () => void;
   /** Lines of the container's log sent to a crashed run's logs. */
   crashLogLines: number;
   infrastructure: Pick<Infrastructure, 'kill' | 'crashLogs' | 'released'>;
@@ -292,6 +295,7 @@ export class RunTracker implements ObservationSink {
       }
     }
     await proposeCrashed(this.opts.api, run.flowRunId, message, this.opts.server(), log, signal);
+    this.opts.onCrashed?.();
     this.release(run.flowRunId);
   }
 
@@ -370,6 +374,7 @@ export class RunTracker implements ObservationSink {
           log,
           signal,
         );
+        this.opts.onCancelled?.();
         this.release(id);
         continue;
       }

@@ -5,6 +5,7 @@ import type { WorkerConfig } from '../config.js';
 import { isStevedoreError, kernelErrorCodes } from '../errors.js';
 import type { Infrastructure, JobConfiguration, Observer } from '../extension-points.js';
 import type { Logger, Redactor } from '../logger.js';
+import { type Metrics, MetricsRegistry } from '../metrics.js';
 import type { PrefectApi } from '../prefect/api.js';
 import { formatScheduledBefore } from '../prefect/client.js';
 import type { FlowRun } from '../prefect/types.js';
@@ -17,6 +18,7 @@ import { type ReconcileReport, Reconciler } from './reconciler.js';
 import { isTransientFailure, runServiceLoop } from './service-loop.js';
 import { type SubmissionOutcome, Submitter } from './submitter.js';
 import { RunTracker } from './tracker.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 /** The server's default page size of `get_scheduled_flow_runs` (PREFECT_API_DEFAULT_LIMIT): a page this long may have more behind it. */
 const FULL_PAGE = 200;
@@ -37,6 +39,8 @@ export interface WorkerDeps {
   /** The worker's process environment, for `{{ $NAME }}` placeholders. */
   processEnv: Record<string, string | undefined>;
   random?: () => number;
+  /** The registry `GET /metrics` serves; the worker adds its series. Default: a private one. */
+  metrics?: Metrics;
   /** Called after each submission settles (tests, metrics). */
   onSubmission?: (flowRunId: string, outcome: SubmissionOutcome) => void;
 }
@@ -59,6 +63,7 @@ export class Worker {
   private readonly submitter: Submitter;
   private readonly canceller: Canceller;
   private readonly reconciler: Reconciler;
+  readonly metrics: WorkerMetrics;
   private readonly submitting = new Map<string, Promise<SubmissionOutcome>>();
   private readonly shutdown = new AbortController();
   private lastPolledAt: Date;
@@ -71,6 +76,11 @@ export class Worker {
     this.logs = new FlowRunLogShipper(d.api, d.clock, logger, d.redactor);
     this.sync = new PoolSync(d.api, d.config, d.infrastructure, this.name, logger);
     const runLogger = (id: string) => this.logs.forRun(id);
+    this.metrics = new WorkerMetrics(d.metrics ?? new MetricsRegistry(), {
+      tracked: () => this.tracker.size,
+      limitCount: () => this.tracker.limitCount,
+      submitting: () => this.submitting.size,
+    });
     this.tracker = new RunTracker({
       api: d.api,
       clock: d.clock,
@@ -83,6 +93,8 @@ export class Worker {
       startTimeoutMs: d.config.startTimeoutSeconds * 1000,
       crashLogLines: d.config.crashLogLines,
       teardownGraceMs: d.config.teardownGraceSeconds * 1000,
+      onCrashed: () => this.metrics.crashed(),
+      onCancelled: () => this.metrics.cancelled(),
       maxRuntimeMs: d.config.maxRuntimeSeconds * 1000,
       infrastructure: d.infrastructure,
       configurationFor: (id, signal) => this.configurationFor(id, signal),
@@ -111,8 +123,10 @@ export class Worker {
       tracker: this.tracker,
       workerName: this.name,
       isSubmitting: (id) => this.submitting.has(id),
-      relaunch: (run, claimStateId) =>
-        void this.startSubmission(run, (signal) => this.submitter.relaunch(run, claimStateId, signal)),
+      relaunch: (run, claimStateId) => {
+        this.metrics.retried('relaunch');
+        void this.startSubmission(run, (signal) => this.submitter.relaunch(run, claimStateId, signal));
+      },
       configurationFor: (id, signal) => this.configurationFor(id, signal),
     });
     this.canceller = new Canceller({
@@ -126,6 +140,7 @@ export class Worker {
       isSubmitting: (id) => this.submitting.has(id),
       runLogger,
       configurationFor: (id, signal) => this.configurationFor(id, signal),
+      onCancelled: () => this.metrics.cancelled(),
     });
   }
 
@@ -262,7 +277,11 @@ export class Worker {
     const claimSettled = new Promise<void>((resolve) => {
       claimed = resolve;
     });
-    const p = launch(this.shutdown.signal, claimed)
+    let claimedAt: number | undefined;
+    const p = launch(this.shutdown.signal, () => {
+      claimedAt = this.d.clock.now().getTime();
+      claimed();
+    })
       .catch((e: unknown): SubmissionOutcome => {
         this.d.logger.error(`Unexpected error while submitting flow run '${run.id}'.`, {
           error: e,
@@ -273,6 +292,7 @@ export class Worker {
       .then((outcome) => {
         this.submitting.delete(run.id);
         claimed();
+        this.metrics.submission(outcome, claimedAt, this.d.clock.now().getTime());
         this.d.onSubmission?.(run.id, outcome);
         return outcome;
       });
@@ -300,9 +320,13 @@ export class Worker {
           host: this.d.config.healthcheckHost,
           port: this.d.config.healthcheckPort,
           isHealthy: () => this.isHealthy(),
+          metrics: () => this.metrics.registry.render(),
         })
       : undefined;
-    if (health) this.d.logger.info(`Health check listening on ${health.url}/health.`);
+    if (health)
+      this.d.logger.info(
+        `Health check listening on ${health.url}/health (metrics at ${health.url}/metrics).`,
+      );
     try {
       await this.setup(loops.signal);
       this.d.logger.info(`Worker '${this.name}' started!`, { pool: this.d.config.pool });
