@@ -11,6 +11,7 @@ import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { type EventsOptions, eventsDelete, eventsDeploy, eventsStatusCommand } from './events.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
 import { runSandbox } from './sandbox.js';
+import { registerWorkPoolCommands } from './work-pool.js';
 
 /** Where the CLI writes; injected so tests can capture it. */
 export interface CliIo {
@@ -185,6 +186,7 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     .option('--dry-run', 'print what would be deleted')
     .action(eventsAction(eventsDelete));
 
+  registerWorkPoolCommands(program, io, exit, collect);
   return program;
 }
 

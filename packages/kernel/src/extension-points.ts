@@ -95,6 +95,11 @@ export interface Infrastructure {
     workPool: string;
     known: readonly string[];
   }): Promise<LiveInfrastructure[]>;
+  /**
+   * Optional: this infrastructure's `stevedore_*` job variables (JSON Schema properties), added to a pool's
+   * template only on request (`work-pool create --with-stevedore-variables`), never to the default one.
+   */
+  stevedoreVariables?(): Record<string, Record<string, unknown>>;
   /** Optional: resources held between runs. */
   start?(signal: AbortSignal): Promise<void>;
   stop?(): Promise<void>;

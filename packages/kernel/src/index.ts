@@ -159,5 +159,10 @@ export {
   splitCommand,
 } from './templating/prepare.js';
 export { pythonNumber, pythonRepr, pythonStr, pythonStringRepr } from './templating/python-str.js';
+export {
+  type JobVariableSchema,
+  KERNEL_STEVEDORE_VARIABLES,
+  withStevedoreVariables,
+} from './templating/stevedore-variables.js';
 export { kernelTokens, type Token, type TokenType, token } from './tokens.js';
 export { KERNEL_VERSION } from './version.js';

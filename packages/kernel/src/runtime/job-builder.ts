@@ -62,6 +62,15 @@ export async function buildJobConfiguration(
       ? (input.workPool.base_job_template as BaseJobTemplate)
       : input.defaultTemplate;
   const rendered = renderJobConfiguration(template, jobVariables, { env: input.processEnv });
+  // `stevedore_*` settings edited in the pool's template (`work-pool create --with-stevedore-variables`) apply
+  // as defaults: they are read from the job variables, which otherwise hold only what deployments and runs set.
+  const properties = (
+    template.variables as { properties?: Record<string, { default?: unknown }> } | undefined
+  )?.properties;
+  for (const [name, schema] of Object.entries(properties ?? {})) {
+    if (name.startsWith('stevedore_') && jobVariables[name] === undefined && schema?.default !== undefined)
+      jobVariables[name] = structuredClone(schema.default);
+  }
   const resolver = {
     readBlockDocument: (id: string) => input.api.readBlockDocument(id, { signal: input.signal }),
     readBlockDocumentByName: (slug: string, name: string) =>

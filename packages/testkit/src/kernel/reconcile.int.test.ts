@@ -2,11 +2,12 @@
  * Reconciliation, guaranteed teardown, max runtime and the full-page re-poll, end to end against the Prefect
  * emulator with the fake infrastructure (the ECS version of the relaunch is in ecs-launcher's acceptance tests).
  */
-import { claimStateOf } from '@stevedore/kernel';
+import { claimStateOf, KERNEL_STEVEDORE_VARIABLES, withStevedoreVariables } from '@stevedore/kernel';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createFakeInfrastructure,
   type FakeInfrastructure,
+  fakeBaseJobTemplate,
   fakeInfrastructurePlugin,
 } from '../fakes/fake-infrastructure.js';
 import { type PrefectEmulator, startPrefectEmulator } from '../prefect-emulator/index.js';
@@ -234,6 +235,27 @@ describe('restart reconciliation', () => {
     expect(crashed?.message).toMatch(
       /exceeded its maximum runtime of 0.3 s \(stevedore_max_runtime_seconds\)/,
     );
+  });
+});
+
+describe('stevedore_* defaults in the pool template', () => {
+  it('applies a stevedore_max_runtime_seconds default edited in the pool (work-pool --with-stevedore-variables)', async () => {
+    const prefect = await emulator();
+    const template = withStevedoreVariables(fakeBaseJobTemplate, KERNEL_STEVEDORE_VARIABLES);
+    (
+      template.variables as { properties: Record<string, { default?: unknown }> }
+    ).properties.stevedore_max_runtime_seconds = { type: 'number', default: 0.3 };
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs', base_job_template: template as never });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    worker(prefect, fake);
+    const run = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'a launch');
+    expect(submission.job.jobVariables.stevedore_max_runtime_seconds).toBe(0.3);
+    fake.emit({ identifier: submission.identifier, status: 'running' });
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    await waitFor(() => prefect.getFlowRun(run.id)?.state?.type === 'CRASHED', 5000, 'the crash');
+    expect(fake.killed).toEqual([submission.identifier]);
   });
 });
 
