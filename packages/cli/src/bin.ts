@@ -26,5 +26,7 @@ const code = await runCli(process.argv.slice(2), {
       ? process.env.INIT_CWD
       : process.cwd(),
   signal: ac.signal,
+  log: (l) => process.stderr.write(`${l}\n`),
+  logIsTTY: process.stderr.isTTY,
 });
 process.exitCode = code;

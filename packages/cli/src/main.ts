@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
 import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { type EventsOptions, eventsDelete, eventsDeploy, eventsStatusCommand } from './events.js';
+import { createCliSink, outputOptions, writeSummary } from './output.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
 import { runSandbox } from './sandbox.js';
 import { registerWorkPoolCommands } from './work-pool.js';
@@ -21,6 +22,9 @@ export interface CliIo {
   cwd: string;
   /** Aborted on SIGTERM/SIGINT by the bin; tests abort it themselves. */
   signal: AbortSignal;
+  /** Where the worker's log goes (default: stderr), and whether that is a terminal (default: stderr's). */
+  log?: (line: string) => void;
+  logIsTTY?: boolean;
 }
 
 const NO_API_URL = [
@@ -113,6 +117,7 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     .option('--plugin <package>', 'load a third-party plugin package (repeatable)', collect)
     .option('--no-default-plugins', 'activate only the plugins given with --plugin')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']))
+    .option('--json', 'log JSON lines even on a terminal (the default when the output is not a terminal)')
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       exit.code = await startCommand(opts, io, (k) => cmd.getOptionValueSource(k));
     });
@@ -260,11 +265,18 @@ async function startCommand(
   const plugins = [...(opts.defaultPlugins === false ? [] : DEFAULT_PLUGINS)];
   for (const pkg of (opts.plugin as string[] | undefined) ?? [])
     plugins.push(...(await loadPluginPackage(pkg, io.cwd)));
+  const output = outputOptions(
+    Boolean(opts.json),
+    { isTTY: io.logIsTTY ?? process.stderr.isTTY },
+    io.env,
+    io.log ?? ((line) => process.stderr.write(`${line}\n`)),
+  );
   let kernel: ReturnType<typeof createKernel>;
   try {
     kernel = createKernel({
       plugins,
       config: raw,
+      logSink: createCliSink(output),
       workerEnv: workerEnvFrom(io.env, raw),
       processEnv: io.env,
       cwd: io.cwd,
@@ -285,8 +297,10 @@ async function startCommand(
   }
   try {
     await kernel.run(io.signal);
+    writeSummary(output, kernel.metrics);
     return 0;
   } catch (e) {
+    writeSummary(output, kernel.metrics);
     io.err(`Worker stopped: ${(e as Error).message}`);
     return 1;
   }

@@ -59,7 +59,11 @@ describe('ecsLauncherPlugin', () => {
     };
     ecsLauncherPlugin.register(registrar);
     expect(provided).toEqual([
-      { kind: 'provide', token: ecsLauncherTokens.infrastructure, deps: ['logger', 'templates', 'clock'] },
+      {
+        kind: 'provide',
+        token: ecsLauncherTokens.infrastructure,
+        deps: ['logger', 'templates', 'clock', 'metrics'],
+      },
       { kind: 'infrastructure', token: undefined, deps: ['ecs'] },
       { kind: 'observer', token: undefined, deps: ['ecs', 'logger', 'clock'] },
     ]);

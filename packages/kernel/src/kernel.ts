@@ -3,7 +3,7 @@ import { type ParsedConfig, parseWorkerConfig, type WorkerConfig } from './confi
 import { checkPlugins, createRootContainer, type PluginHost, wirePlugins } from './container.js';
 import { kernelErrorCodes, PluginError, StevedoreError } from './errors.js';
 import type { Infrastructure, PreflightResult } from './extension-points.js';
-import { createLogger, type Logger, Redactor } from './logger.js';
+import { createLogger, type Logger, type LogSink, Redactor } from './logger.js';
 import { type Metrics, MetricsRegistry } from './metrics.js';
 import type { AnyPlugin } from './plugin.js';
 import type { PrefectApi } from './prefect/api.js';
@@ -31,6 +31,8 @@ export interface CreateKernelOptions {
   fetch?: typeof fetch;
   random?: () => number;
   onSubmission?: ConstructorParameters<typeof Worker>[0]['onSubmission'];
+  /** Where log records go (default: JSON lines on stderr); level and redaction still come from the config. */
+  logSink?: LogSink;
   /** The metrics registry (default: a new one, served at `/metrics` with `withHealthcheck`). */
   metrics?: Metrics;
 }
@@ -51,6 +53,8 @@ export interface Kernel {
   readonly logger: Logger;
   readonly api: PrefectApi;
   readonly redactor: Redactor;
+  /** The registry served at `/metrics`. */
+  readonly metrics: Metrics;
   /** The infrastructure serving this pool's type. */
   infrastructure(): Infrastructure;
   /** Runs every plugin's preflight checks. */
@@ -73,7 +77,9 @@ export function createKernel(options: CreateKernelOptions): Kernel {
   const config = parsed.config;
   const redactor = options.redactor ?? new Redactor();
   redactor.addSecret(config.apiKey, config.authString);
-  const logger = options.logger ?? createLogger({ level: config.logLevel, redactor });
+  const logger =
+    options.logger ??
+    createLogger({ level: config.logLevel, redactor, ...(options.logSink ? { sink: options.logSink } : {}) });
   const clock = options.clock ?? systemClock;
   const api =
     options.prefectApi ??
@@ -169,6 +175,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
     logger,
     api,
     redactor,
+    metrics,
     infrastructure,
     worker: getWorker,
     preflight,

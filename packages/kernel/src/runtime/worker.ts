@@ -260,8 +260,20 @@ export class Worker {
       }
       if (!repoll || (!heldBack && responses.length < FULL_PAGE) || claims.length === 0) return;
       await Promise.all(claims);
+      // Wait for free slots, but never longer than one poll interval: the next tick then polls as usual (and
+      // the health check, which watches the last poll, stays truthful while launches are slow).
       const target = Math.floor(this.d.config.submissionLimit / 2);
-      while (this.submitting.size > target && !signal.aborted) await Promise.race(this.submitting.values());
+      const deadline = this.d.clock.now().getTime() + this.d.config.querySeconds * 1000;
+      while (this.submitting.size > target && !signal.aborted) {
+        const left = deadline - this.d.clock.now().getTime();
+        if (left <= 0) return;
+        const timer = new AbortController();
+        await Promise.race([
+          Promise.race(this.submitting.values()),
+          this.d.clock.sleep(left, timer.signal).catch(() => undefined),
+        ]);
+        timer.abort();
+      }
     }
   }
 
@@ -323,10 +335,10 @@ export class Worker {
           metrics: () => this.metrics.registry.render(),
         })
       : undefined;
-    if (health)
-      this.d.logger.info(
-        `Health check listening on ${health.url}/health (metrics at ${health.url}/metrics).`,
-      );
+    if (health) {
+      this.d.logger.info(`Health check listening on ${health.url}/health.`);
+      this.d.logger.info(`Prometheus metrics at ${health.url}/metrics.`);
+    }
     try {
       await this.setup(loops.signal);
       this.d.logger.info(`Worker '${this.name}' started!`, { pool: this.d.config.pool });

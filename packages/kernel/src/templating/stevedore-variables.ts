@@ -39,7 +39,8 @@ export function withStevedoreVariables(
     variables: { properties?: Record<string, unknown> };
   };
   out.variables ??= { type: 'object', properties: {} } as never;
-  const properties = (out.variables.properties ??= {});
+  out.variables.properties ??= {};
+  const properties = out.variables.properties;
   for (const [name, schema] of Object.entries(variables)) {
     if (!name.startsWith('stevedore_'))
       throw new Error(`Stevedore-only job variables must be named stevedore_*: '${name}'.`);

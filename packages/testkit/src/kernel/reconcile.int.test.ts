@@ -243,7 +243,7 @@ describe('stevedore_* defaults in the pool template', () => {
     const prefect = await emulator();
     const template = withStevedoreVariables(fakeBaseJobTemplate, KERNEL_STEVEDORE_VARIABLES);
     (
-      template.variables as { properties: Record<string, { default?: unknown }> }
+      template.variables as { properties: Record<string, Record<string, unknown>> }
     ).properties.stevedore_max_runtime_seconds = { type: 'number', default: 0.3 };
     prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs', base_job_template: template as never });
     const flow = prefect.seedFlow({ name: 'etl' });
