@@ -293,8 +293,8 @@ describe('the ecs worker tracking runs by ECS events from SQS', () => {
   it('changes nothing and loses nothing with duplicated, reordered, malformed and unknown-task messages', async () => {
     const env = await setup();
     const { aws } = env;
-    const ok = seedRun(env, 'complete', 2500);
-    const crash = seedRun(env, 'crash', 2500);
+    const ok = seedRun(env, 'complete', 4000);
+    const crash = seedRun(env, 'crash', 4000);
     await waitFor(
       () => [ok, crash].every((r) => env.prefect.getFlowRun(r.id)?.state?.type === 'RUNNING'),
       'both runs to be Running',
