@@ -8,7 +8,7 @@ import {
 import type { Clock, TrackedInfrastructure } from '@stevedore/kernel';
 import { RecordingSink } from '@stevedore/testkit/conformance';
 import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { DescribeTasksObserver, MISSING_TASK_REASON } from './describe-tasks-observer.js';
 import type { EcsTaskContext, EcsTaskContextSource } from './ecs-infrastructure.js';
 
@@ -294,5 +294,40 @@ describe('DescribeTasksObserver', () => {
       },
     }).run(fast, ac2.signal);
     expect(fastSleeps).toEqual([25]);
+  });
+  it('polls at once when the kernel shortens the interval during a safety-net sleep', async () => {
+    describeAs(() => ({ lastStatus: 'RUNNING', version: 1 }));
+    const ac = new AbortController();
+    const sleeps: number[] = [];
+    let wake: (() => void) | undefined;
+    // A clock whose sleeps end only when their signal aborts: a safety-net sleep that never ends on its own.
+    const clock: Clock = {
+      now: () => new Date(0),
+      sleep: (ms, s) => {
+        sleeps.push(ms);
+        return new Promise((_, reject) =>
+          s?.addEventListener('abort', () => reject(s.reason), { once: true }),
+        );
+      },
+    };
+    let interval = 120_000;
+    const sink = Object.assign(new RecordingSink(), {
+      pollIntervalMs: () => interval,
+      pollIntervalShortened: (s: AbortSignal) =>
+        new Promise<void>((resolve) => {
+          wake = resolve;
+          s.addEventListener('abort', () => resolve(), { once: true });
+        }),
+    });
+    sink.items.push(tracked(CLUSTER_A, 1));
+    const running = new DescribeTasksObserver(contexts(), { clock }).run(sink, ac.signal);
+    await vi.waitFor(() => expect(sleeps).toEqual([120_000]));
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(1);
+    interval = 1_000;
+    wake?.();
+    await vi.waitFor(() => expect(sleeps).toEqual([120_000, 1_000]));
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(2);
+    ac.abort();
+    await running;
   });
 });

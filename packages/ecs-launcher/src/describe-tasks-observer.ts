@@ -113,11 +113,38 @@ export class DescribeTasksObserver implements Observer {
           reason: awsErrorInfo(e).message,
         });
       }
-      try {
-        await this.clock.sleep(Math.max(this.minPollIntervalMs, sink.pollIntervalMs()), signal);
-      } catch {
-        break; // aborted while sleeping: the only way the clock's sleep rejects
-      }
+      if (!(await this.sleepUntilNextPoll(sink, signal))) break;
+    }
+  }
+
+  /**
+   * Sleeps the interval the kernel asks for (at least `minPollIntervalMs`), cut short when the kernel says it
+   * shortened (an event observer became unhealthy while this one slept the safety-net interval): then polls
+   * `minPollIntervalMs` after the last poll at the earliest. @returns false when `signal` aborted.
+   */
+  private async sleepUntilNextPoll(sink: ObservationSink, signal: AbortSignal): Promise<boolean> {
+    const polledAt = this.clock.now().getTime();
+    const wake = new AbortController();
+    const sleeping = AbortSignal.any([signal, wake.signal]);
+    void sink.pollIntervalShortened?.(sleeping).then(() => wake.abort());
+    try {
+      await this.clock.sleep(Math.max(this.minPollIntervalMs, sink.pollIntervalMs()), sleeping);
+      return true;
+    } catch {
+      if (signal.aborted) return false; // the clock's sleep rejects only when its signal aborts
+    } finally {
+      wake.abort();
+    }
+    this.logger.debug('Polling now: the kernel shortened the poll interval.', {
+      intervalMs: sink.pollIntervalMs(),
+    });
+    const rest = polledAt + this.minPollIntervalMs - this.clock.now().getTime();
+    if (rest <= 0) return true;
+    try {
+      await this.clock.sleep(rest, signal);
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -178,6 +178,13 @@ export interface ObservationSink {
    * interval while an event-driven observer reports healthy `all` coverage.
    */
   pollIntervalMs(): number;
+  /**
+   * For polling observers: resolves as soon as {@link ObservationSink.pollIntervalMs} drops — an event-driven
+   * observer stopped covering everything (its queue was deleted, its receives fail) — so a poller sleeping the
+   * safety-net interval wakes up and polls at full rate at once instead of up to that interval later. Also resolves
+   * when `signal` aborts; never rejects. Optional: a sink without it leaves pollers to their sleep.
+   */
+  pollIntervalShortened?(signal: AbortSignal): Promise<void>;
 }
 
 /**

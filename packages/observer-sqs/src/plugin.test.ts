@@ -110,10 +110,14 @@ describe('observerSqsPlugin', () => {
   });
 
   it('validates its section with the others, before anything starts', () => {
-    expect(ObserverSqsConfigSchema.parse({})).toEqual({ waitTimeSeconds: 20, enabled: true });
+    expect(ObserverSqsConfigSchema.parse({})).toEqual({
+      waitTimeSeconds: 20,
+      visibilityTimeoutSeconds: 300,
+      enabled: true,
+    });
     const e = (() => {
       try {
-        kernel({ queueName: 'has spaces', waitTimeSeconds: 30, nope: 1 });
+        kernel({ queueName: 'has spaces', waitTimeSeconds: 30, visibilityTimeoutSeconds: 0, nope: 1 });
       } catch (err) {
         return err;
       }
@@ -123,6 +127,7 @@ describe('observerSqsPlugin', () => {
     const message = (e as Error).message;
     expect(message).toContain('plugins.observer-sqs.queueName');
     expect(message).toContain('plugins.observer-sqs.waitTimeSeconds');
+    expect(message).toContain('plugins.observer-sqs.visibilityTimeoutSeconds');
     expect(message).toContain('nope');
   });
 

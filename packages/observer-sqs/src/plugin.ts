@@ -9,7 +9,7 @@ import {
   token,
 } from '@stevedore/kernel';
 import { z } from 'zod';
-import { DEFAULT_WAIT_TIME_SECONDS, SqsObserver } from './sqs-observer.js';
+import { DEFAULT_WAIT_TIME_SECONDS, SqsObserver, VISIBILITY_TIMEOUT_SECONDS } from './sqs-observer.js';
 
 /**
  * The `plugins.observer-sqs` config section. Every key is optional; unknown keys are errors. The CLI maps
@@ -20,6 +20,8 @@ import { DEFAULT_WAIT_TIME_SECONDS, SqsObserver } from './sqs-observer.js';
  *   `<pool>-events`, in that order;
  * - `queueRegion`: the queue's region (default: the SDK's chain, `AWS_REGION`…);
  * - `waitTimeSeconds`: ReceiveMessage's long-polling wait, 0–20 (default 20);
+ * - `visibilityTimeoutSeconds`: the visibility timeout asked for on receive, 1–43,200 (default 300, the reference's):
+ *   how long a message whose handling failed stays hidden before it is redelivered;
  * - `enabled`: false turns the observer off (DescribeTasks polling alone watches tasks). The reference defines
  *   `PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED` but never reads it (spec §3.1); this one is honoured.
  * @public
@@ -42,6 +44,15 @@ export const ObserverSqsConfigSchema = z.strictObject({
     .max(20)
     .default(DEFAULT_WAIT_TIME_SECONDS)
     .describe('Long-polling wait of ReceiveMessage, in seconds.'),
+  visibilityTimeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(43_200)
+    .default(VISIBILITY_TIMEOUT_SECONDS)
+    .describe(
+      'Visibility timeout of received messages, in seconds: how long a message whose handling failed stays hidden before it is redelivered.',
+    ),
   enabled: z.boolean().default(true).describe('Consume ECS task events from SQS.'),
 });
 
@@ -98,6 +109,7 @@ export function createSqsObserver(
     cluster: deps.cluster,
     enabled: c.enabled,
     waitTimeSeconds: c.waitTimeSeconds,
+    visibilityTimeoutSeconds: c.visibilityTimeoutSeconds,
     logger: deps.logger,
     clock: deps.clock,
   });

@@ -539,6 +539,33 @@ describe('SqsObserver messages', () => {
     expect(sqsMock.commandCalls(ChangeMessageVisibilityBatchCommand)).toHaveLength(2);
   });
 
+  it('extends a shorter visibility timeout at 80 % of it, before it runs out', async () => {
+    const clock = new ManualClock();
+    const { o } = observer({ clock, visibilityTimeoutSeconds: 10 });
+    const sink = new RecordingSink();
+    sink.items.push({ identifier: 'x::y', flowRunId: 'run-7', infrastructureType: 'ecs' });
+    sqsMock.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+    let answer: (v: { tasks: Task[] }) => void = () => {};
+    ecsMock.on(DescribeTasksCommand).callsFake(
+      () =>
+        new Promise((r) => {
+          answer = r;
+        }),
+    );
+    const handling = o.handleMessages(sink, QUEUE_URL, [msg(eventBody(7, 'RUNNING', 3))], signal());
+    await until(() => ecsMock.commandCalls(DescribeTasksCommand).length === 1);
+    await clock.advance(7_999);
+    expect(sqsMock.commandCalls(ChangeMessageVisibilityBatchCommand)).toHaveLength(0);
+    await clock.advance(1);
+    await until(() => sqsMock.commandCalls(ChangeMessageVisibilityBatchCommand).length === 1);
+    expect(
+      sqsMock.commandCalls(ChangeMessageVisibilityBatchCommand)[0]?.args[0].input.Entries?.[0]
+        ?.VisibilityTimeout,
+    ).toBe(10);
+    answer({ tasks: [] });
+    await handling;
+  });
+
   it('retries a failed visibility extension after 5 s', async () => {
     const clock = new ManualClock();
     const { o } = observer({ clock });

@@ -98,6 +98,8 @@ export class RunTracker implements ObservationSink {
   private readonly byIdentifier = new Map<string, string>();
   private readonly health = new Map<string, ObserverHealth & { kind: 'polling' | 'event' }>();
   private readonly kinds = new Map<string, 'polling' | 'event'>();
+  /** Pollers waiting in {@link RunTracker.pollIntervalShortened}. */
+  private readonly shortenedWaiters = new Set<() => void>();
 
   constructor(private readonly opts: RunTrackerOptions) {}
 
@@ -214,12 +216,33 @@ export class RunTracker implements ObservationSink {
   reportHealth(observer: string, health: ObserverHealth): void {
     const kind = this.kinds.get(observer) ?? 'polling';
     const before = this.health.get(observer);
+    const intervalBefore = this.pollIntervalMs();
     if (before?.healthy && !health.healthy) {
       this.opts.logger.warn(`Observer '${observer}' is unhealthy: ${health.reason ?? 'no reason given'}.`, {
         observer,
       });
     }
     this.health.set(observer, { ...health, kind });
+    if (this.pollIntervalMs() < intervalBefore) {
+      // The poller may be asleep for the whole safety-net interval: wake it so it takes over now.
+      for (const wake of [...this.shortenedWaiters]) wake();
+    }
+  }
+
+  pollIntervalShortened(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (signal.aborted) {
+        resolve();
+        return;
+      }
+      const done = () => {
+        this.shortenedWaiters.delete(done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.shortenedWaiters.add(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   pollIntervalMs(): number {
