@@ -43,6 +43,8 @@ describe('RunTracker poll interval', () => {
       logger: nullLogger,
       server: () => undefined,
       crashGraceMs: 0,
+      teardownGraceMs: 0,
+      maxRuntimeMs: 0,
       fastPollMs: 1_000,
       slowPollMs: 120_000,
       runLogger: () => nullLogger,
