@@ -11,6 +11,7 @@ import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { type EventsOptions, eventsDelete, eventsDeploy, eventsStatusCommand } from './events.js';
 import { createCliSink, outputOptions, writeSummary } from './output.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
+import { type RenderOptions, renderCommand } from './render.js';
 import { runSandbox } from './sandbox.js';
 import { registerWorkPoolCommands } from './work-pool.js';
 
@@ -190,6 +191,35 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     .option('--profile <profile>', 'AWS profile')
     .option('--dry-run', 'print what would be deleted')
     .action(eventsAction(eventsDelete));
+
+  program
+    .command('render')
+    .description(
+      "Render a pool's job exactly as the worker would and print the configuration and the requests it would send.",
+    )
+    .option('-p, --pool <name>', 'the work pool')
+    .option(
+      '--deployment <id-or-name>',
+      "a deployment (id or 'flow-name/deployment-name') whose job variables apply",
+    )
+    .option('--flow-run <id>', 'render for an existing flow run')
+    .option(
+      '--job-variables <json|@file>',
+      'job variables as JSON/YAML, or @file (a path, file: or s3:// URL)',
+    )
+    .option(
+      '--template <file>',
+      "use this base job template instead of the pool's (offline without PREFECT_API_URL)",
+    )
+    .option('--server-version <version>', 'offline: the Prefect server version to render for', '3.0.0')
+    .option('--api-url <url>', 'the Prefect API URL (default: PREFECT_API_URL)')
+    .option('-n, --name <name>', "the worker name the labels carry (default 'stevedore-render')")
+    .option('--json', 'print one JSON object: configuration, requests, notes')
+    .option('--plugin <package>', 'load a third-party plugin package (repeatable)', collect)
+    .option('--no-default-plugins', 'activate only the plugins given with --plugin')
+    .action(async (opts: RenderOptions) => {
+      exit.code = await renderCommand(opts, io);
+    });
 
   registerWorkPoolCommands(program, io, exit, collect);
   return program;

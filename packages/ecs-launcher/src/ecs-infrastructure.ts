@@ -6,6 +6,7 @@ import {
   type Infrastructure,
   InfrastructureNotAvailableError,
   InfrastructureNotFoundError,
+  type InfrastructurePreview,
   type JobConfiguration,
   type LiveInfrastructure,
   type Logger,
@@ -34,9 +35,10 @@ import { ignoredJobVariables } from './ignored-variables.js';
 import { type EcsJobConfiguration, parseEcsJobConfiguration } from './job-configuration.js';
 import { type LiveTaskScope, listLiveTasks } from './live-tasks.js';
 import { resolveNetworkConfiguration } from './network.js';
+import { diffTaskDefinitions } from './preview.js';
 import { type AwsAttemptObserver, RateBudget, type RateLimit } from './rate-budget.js';
 import { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Sleep } from './retry.js';
-import { prepareRunTaskRequest, runTask } from './run-task.js';
+import { prepareRunTaskRequest, runTask, runTaskClientToken } from './run-task.js';
 import {
   defaultPrefectImage,
   orchestrationContainerName,
@@ -284,6 +286,108 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       opts.signal.throwIfAborted();
       throw e;
     }
+  }
+
+  /**
+   * `stevedore render`: the RegisterTaskDefinition and RunTask requests {@link EcsInfrastructure.submit} would send
+   * for `job`, built by the same functions in the same order (worker templates, job configuration, task definition,
+   * validation, reuse decision, network, RunTask shaping, clientToken), without registering or launching anything.
+   * Online it describes (read-only) the cached / latest revision and infers the network as at launch; offline it
+   * says what is decided at launch instead.
+   */
+  async preview(
+    job: FlowRunJob,
+    opts: { signal: AbortSignal; offline: boolean },
+  ): Promise<InfrastructurePreview> {
+    const { signal, offline } = opts;
+    const notes: string[] = [];
+    const requests: InfrastructurePreview['requests'] = [];
+    const config = parseEcsJobConfiguration(await this.withWorkerTemplates(job, signal));
+    const settings = this.settingsFor(config, job.runLogger);
+    const ecs = offline ? undefined : this.clients.ecs(settings);
+    const cacheKey = job.flowRun.deployment_id || job.flowRun.flow_id;
+    let taskDefinitionArn: string;
+    let taskDefinition: Doc;
+    let newlyRegistered = false;
+    const givenArn = config.task_run_request.taskDefinition;
+    if (!isFalsy(givenArn)) {
+      taskDefinitionArn = String(givenArn);
+      notes.push(
+        `task_definition_arn is set: '${taskDefinitionArn}' is used as given, nothing is registered.`,
+      );
+      const ignored = ignoredJobVariables(job.workPool, job.jobVariables);
+      if (ignored.length > 0)
+        notes.push(`These job variables are ignored with task_definition_arn: ${ignored.join(', ')}.`);
+      taskDefinition = ecs ? await describeExistingTaskDefinition(ecs, taskDefinitionArn, signal) : {};
+    } else {
+      const prepared = prepareTaskDefinition(config, {
+        region: config.configure_cloudwatch_logs ? (ecs ? await clientRegion(ecs) : '<region>') : undefined,
+        workPoolName: job.workPool.name,
+        deploymentId: job.flowRun.deployment_id,
+        flowId: job.flowRun.flow_id,
+        defaultImage: this.defaultImage(job.server),
+      });
+      validateTaskDefinition(prepared, config);
+      requests.push({
+        service: 'ecs',
+        operation: 'RegisterTaskDefinition',
+        input: this.registry.registrationPayload(prepared),
+      });
+      const family = String(prepared.family);
+      if (ecs) {
+        const found = await this.registry.lookup(ecs, prepared, {
+          cacheKey,
+          matchLatestRevisionInFamily: config.match_latest_revision_in_family,
+          autoDeregister: config.auto_deregister_task_definition,
+          logger: job.runLogger,
+          signal,
+        });
+        if (found.reuse) {
+          notes.push(
+            `Task definition: '${found.reuse.arn}' would be reused; RegisterTaskDefinition would not be called.`,
+          );
+          taskDefinitionArn = found.reuse.arn;
+          taskDefinition = found.reuse.taskDefinition;
+        } else {
+          const diff = found.latest ? diffTaskDefinitions(found.latest, prepared) : [];
+          notes.push(
+            found.latest
+              ? `Task definition: a new revision of '${family}' would be registered; against the latest (${String(found.latest.taskDefinitionArn)}):${diff.length > 0 ? `\n    ${diff.join('\n    ')}` : ' no field differs (registered anyway: auto_deregister_task_definition or no reuse tag)'}`
+              : `Task definition: family '${family}' has no revision yet; it would be registered.`,
+          );
+          taskDefinitionArn = `arn:aws:ecs:<region>:<account>:task-definition/${family}:<new revision>`;
+          taskDefinition = prepared;
+          newlyRegistered = true;
+        }
+      } else {
+        notes.push(
+          `Task definition: offline, so whether a revision of '${family}' would be reused is decided at launch.`,
+        );
+        taskDefinitionArn = `arn:aws:ecs:<region>:<account>:task-definition/${family}:<revision>`;
+        taskDefinition = prepared;
+        newlyRegistered = true;
+      }
+    }
+    let networkConfiguration: Awaited<ReturnType<EcsInfrastructure['networkFor']>> | undefined;
+    if (ecs) networkConfiguration = await this.networkFor(settings, config, taskDefinition, signal);
+    else if ((taskDefinition.networkMode ?? 'awsvpc') === 'awsvpc')
+      notes.push(
+        'Network configuration: inferred at launch (default VPC, or vpc_id), unless network_configuration is set.',
+      );
+    const { request, warnings } = prepareRunTaskRequest({
+      config,
+      taskDefinition,
+      taskDefinitionArn,
+      networkConfiguration,
+      newlyRegistered,
+    });
+    notes.push(...warnings);
+    requests.push({
+      service: 'ecs',
+      operation: 'RunTask',
+      input: { ...request, clientToken: runTaskClientToken(job.attemptKey) },
+    });
+    return { requests, notes };
   }
 
   private async launch(job: FlowRunJob, signal: AbortSignal): Promise<SubmitResult> {

@@ -128,44 +128,8 @@ export class TaskDefinitionRegistry {
         this.cache.set(opts.cacheKey, again.arn);
         return { arn: again.arn, taskDefinition: again.taskDefinition, registered: false };
       }
-      const { logger, signal } = opts;
-      const matches = (d: Described) =>
-        hashTagOf(d) === hash || taskDefinitionsEqual(prepared, d.taskDefinition);
-
-      const cached = this.cache.get(opts.cacheKey);
-      if (cached !== undefined) {
-        try {
-          const d = await describe(ecs, cached, signal);
-          if (d.taskDefinition.status === 'ACTIVE' && matches(d))
-            return this.reuse(opts.cacheKey, d, cached, hash);
-          logger.debug('The cached task definition is inactive or differs; not reusing it.', {
-            taskDefinitionArn: cached,
-          });
-        } catch (e) {
-          signal.throwIfAborted();
-          // A failed describe only costs a registration, as in the reference (spec §2.4 B).
-          logger.warn(`Failed to retrieve task definition for cached arn '${cached}'.`, {
-            error: awsErrorInfo(e),
-          });
-        }
-      }
-
-      if (opts.matchLatestRevisionInFamily || !opts.autoDeregister) {
-        try {
-          const d = await describe(ecs, family, signal);
-          const reusable = opts.matchLatestRevisionInFamily ? matches(d) : hashTagOf(d) === hash;
-          const arn = d.taskDefinition.taskDefinitionArn;
-          if (reusable && typeof arn === 'string') return this.reuse(opts.cacheKey, d, arn, hash);
-        } catch (e) {
-          signal.throwIfAborted();
-          // A family that does not exist yet is the normal first-run case; any other failure costs a registration.
-          const log = opts.matchLatestRevisionInFamily ? logger.warn : logger.debug;
-          log.call(logger, `Failed to retrieve the latest task definition of family '${family}'.`, {
-            error: awsErrorInfo(e),
-          });
-        }
-      }
-
+      const found = await this.lookup(ecs, prepared, opts);
+      if (found.reuse) return found.reuse;
       const registered = await this.register(ecs, prepared, hash, opts);
       this.cache.set(opts.cacheKey, registered.arn);
       this.known.set(hash, {
@@ -175,6 +139,70 @@ export class TaskDefinitionRegistry {
       });
       return registered;
     });
+  }
+
+  /**
+   * The reuse decision of {@link TaskDefinitionRegistry.getOrRegister} without registering: the revision that
+   * would be reused (the cached ARN, or the family's latest when allowed), else the family's latest revision for a
+   * diff. Used by `getOrRegister` (under its lock) and by `stevedore render`.
+   */
+  async lookup(
+    ecs: ECSClient,
+    prepared: Doc,
+    opts: GetOrRegisterOptions,
+  ): Promise<{ reuse?: ResolvedTaskDefinition; latest?: Doc }> {
+    const family = typeof prepared.family === 'string' ? prepared.family : ECS_DEFAULTS.family;
+    const hash = taskDefinitionHash(prepared);
+    const hit = this.knownFor(hash);
+    if (hit) return { reuse: { arn: hit.arn, taskDefinition: hit.taskDefinition, registered: false } };
+    const { logger, signal } = opts;
+    const matches = (d: Described) =>
+      hashTagOf(d) === hash || taskDefinitionsEqual(prepared, d.taskDefinition);
+    const cached = this.cache.get(opts.cacheKey);
+    if (cached !== undefined) {
+      try {
+        const d = await describe(ecs, cached, signal);
+        if (d.taskDefinition.status === 'ACTIVE' && matches(d))
+          return { reuse: this.reuse(opts.cacheKey, d, cached, hash) };
+        logger.debug('The cached task definition is inactive or differs; not reusing it.', {
+          taskDefinitionArn: cached,
+        });
+      } catch (e) {
+        signal.throwIfAborted();
+        // A failed describe only costs a registration, as in the reference (spec §2.4 B).
+        logger.warn(`Failed to retrieve task definition for cached arn '${cached}'.`, {
+          error: awsErrorInfo(e),
+        });
+      }
+    }
+    let latest: Doc | undefined;
+    if (opts.matchLatestRevisionInFamily || !opts.autoDeregister) {
+      try {
+        const d = await describe(ecs, family, signal);
+        latest = d.taskDefinition;
+        const reusable = opts.matchLatestRevisionInFamily ? matches(d) : hashTagOf(d) === hash;
+        const arn = d.taskDefinition.taskDefinitionArn;
+        if (reusable && typeof arn === 'string') return { reuse: this.reuse(opts.cacheKey, d, arn, hash) };
+      } catch (e) {
+        signal.throwIfAborted();
+        // A family that does not exist yet is the normal first-run case; any other failure costs a registration.
+        const log = opts.matchLatestRevisionInFamily ? logger.warn : logger.debug;
+        log.call(logger, `Failed to retrieve the latest task definition of family '${family}'.`, {
+          error: awsErrorInfo(e),
+        });
+      }
+    }
+    return latest ? { latest } : {};
+  }
+
+  /** The RegisterTaskDefinition input for `prepared`: its tags plus the content-hash tag. */
+  registrationPayload(prepared: Doc): Doc {
+    const payload = cloneDoc(prepared);
+    const userTags = Array.isArray(payload.tags)
+      ? payload.tags.filter((t) => isDoc(t) && t.key !== TASK_DEFINITION_HASH_TAG)
+      : [];
+    payload.tags = [...userTags, { key: TASK_DEFINITION_HASH_TAG, value: taskDefinitionHash(prepared) }];
+    return payload;
   }
 
   private reuse(cacheKey: string, d: Described, arn: string, hash: string): ResolvedTaskDefinition {
@@ -190,11 +218,7 @@ export class TaskDefinitionRegistry {
     opts: GetOrRegisterOptions,
   ): Promise<ResolvedTaskDefinition> {
     const { retry, sleep, random } = this.options;
-    const payload = cloneDoc(prepared);
-    const userTags = Array.isArray(payload.tags)
-      ? payload.tags.filter((t) => isDoc(t) && t.key !== TASK_DEFINITION_HASH_TAG)
-      : [];
-    payload.tags = [...userTags, { key: TASK_DEFINITION_HASH_TAG, value: hash }];
+    const payload = this.registrationPayload(prepared);
     // The payload comes from the user's template: ECS validates it, the SDK only serialises it.
     const input = payload as unknown as RegisterTaskDefinitionCommandInput;
     for (let attempt = 1; ; attempt++) {

@@ -100,9 +100,23 @@ export interface Infrastructure {
    * template only on request (`work-pool create --with-stevedore-variables`), never to the default one.
    */
   stevedoreVariables?(): Record<string, Record<string, unknown>>;
+  /**
+   * Optional: what {@link Infrastructure.submit} would send for `job`, without sending it (`stevedore render`).
+   * Must use the same code path as `submit`. With `offline`, no provider calls are made and anything that needs
+   * one is described in `notes` (e.g. "network configuration: inferred at launch").
+   */
+  preview?(job: FlowRunJob, opts: { signal: AbortSignal; offline: boolean }): Promise<InfrastructurePreview>;
   /** Optional: resources held between runs. */
   start?(signal: AbortSignal): Promise<void>;
   stop?(): Promise<void>;
+}
+
+/** What {@link Infrastructure.preview} returns. @public */
+export interface InfrastructurePreview {
+  /** The provider requests `submit` would make, in order (e.g. `ecs` `RegisterTaskDefinition`, `RunTask`). */
+  requests: Array<{ service: string; operation: string; input: unknown }>;
+  /** What the requests alone do not say: reuse of existing resources, diffs, values decided only at launch. */
+  notes: string[];
 }
 
 /** One piece of live infrastructure found by {@link Infrastructure.listLive}. @public */

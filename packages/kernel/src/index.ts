@@ -33,6 +33,7 @@ export type {
   FlowRunJob,
   Infrastructure,
   InfrastructureDiagnosis,
+  InfrastructurePreview,
   InfrastructureStateChange,
   InfrastructureStatus,
   JobConfiguration,
@@ -111,6 +112,7 @@ export {
   type WorkerFlowRunResponse,
   type WorkPool,
 } from './prefect/types.js';
+export { type BuildJobInput, buildJobConfiguration } from './runtime/job-builder.js';
 export { claimStateOf, type ReconcileReport } from './runtime/reconciler.js';
 export { isTransientFailure, runServiceLoop, type ServiceLoopOptions } from './runtime/service-loop.js';
 export type { SubmissionOutcome } from './runtime/submitter.js';

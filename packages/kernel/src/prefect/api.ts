@@ -59,6 +59,8 @@ export interface PrefectApi {
     opts?: CallOptions,
   ): Promise<WorkerFlowRunResponse[]>;
   readDeployment(id: string, opts?: CallOptions): Promise<Deployment>;
+  /** `GET /deployments/name/{flow_name}/{deployment_name}`. */
+  readDeploymentByName(flowName: string, deploymentName: string, opts?: CallOptions): Promise<Deployment>;
   readFlow(id: string, opts?: CallOptions): Promise<Flow>;
   readFlowRun(id: string, opts?: CallOptions): Promise<FlowRun>;
   filterFlowRuns(body: FlowRunFilterBody, opts?: CallOptions): Promise<FlowRun[]>;

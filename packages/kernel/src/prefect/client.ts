@@ -382,6 +382,20 @@ class OpenApiPrefectClient implements PrefectApi {
     return this.array<WorkerFlowRunResponse>(r);
   }
 
+  async readDeploymentByName(
+    flowName: string,
+    deploymentName: string,
+    opts?: CallOptions,
+  ): Promise<Deployment> {
+    const r = await this.call(opts, (fetch) =>
+      this.api.GET('/deployments/name/{flow_name}/{deployment_name}', {
+        params: { path: { flow_name: flowName, deployment_name: deploymentName } },
+        fetch,
+      }),
+    );
+    return this.object<Deployment>(r);
+  }
+
   async readDeployment(id: string, opts?: CallOptions): Promise<Deployment> {
     const r = await this.call(opts, (fetch) =>
       this.api.GET('/deployments/{id}', { params: { path: { id } }, fetch }),

@@ -10,7 +10,7 @@ import {
 } from '../templating/job-configuration.js';
 import { defaultFlowRunCommand, prepareForFlowRun } from '../templating/prepare.js';
 
-/** Inputs of {@link buildJobConfiguration}. @internal */
+/** Inputs of {@link buildJobConfiguration}. @public */
 export interface BuildJobInput {
   flowRun: FlowRun;
   flow: Flow;
@@ -43,7 +43,7 @@ export function deploymentJobVariables(deployment: Deployment | undefined): Reco
 /**
  * Spec §1.6 + §1.7: merge job variables, render the pool's base job template, resolve block and
  * variable references, then fill env/labels/name/command for the run.
- * @internal
+ * @public
  */
 export async function buildJobConfiguration(
   input: BuildJobInput,

@@ -579,6 +579,17 @@ const readDeployment: Handler = (ctx, req) => {
   return { status: 200, body: toJson(ctx.serializer.deployment(d)) };
 };
 
+const readDeploymentByName: Handler = (ctx, req) => {
+  const flow = [...ctx.store.flows.values()].find((f) => f.name === req.params.flow_name);
+  const d = flow
+    ? [...ctx.store.deployments.values()].find(
+        (x) => x.flow_id === flow.id && x.name === req.params.deployment_name,
+      )
+    : undefined;
+  if (!d) return detail(404, 'Deployment not found');
+  return { status: 200, body: toJson(ctx.serializer.deployment(d)) };
+};
+
 const readFlow: Handler = (ctx, req) => {
   const flow = ctx.store.flows.get(normalizeUuid(req.params.id ?? ''));
   if (!flow) return detail(404, 'Flow not found');
@@ -728,6 +739,7 @@ export const HANDLERS: Record<string, Handler> = {
   'POST /flow_runs/{id}/set_state': setFlowRunState,
   'GET /flow_run_states/': readFlowRunStates,
   'GET /deployments/{id}': readDeployment,
+  'GET /deployments/name/{flow_name}/{deployment_name}': readDeploymentByName,
   'GET /flows/{id}': readFlow,
   'GET /block_documents/{id}': readBlockDocument,
   'GET /block_types/slug/{slug}/block_documents/name/{block_document_name}': readBlockDocumentByName,
