@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
 import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { type EventsOptions, eventsDelete, eventsDeploy, eventsStatusCommand } from './events.js';
+import { type IamPolicyOptions, iamPolicyCommand } from './iam-policy.js';
 import { createCliSink, outputOptions, writeSummary } from './output.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
 import { type RenderOptions, renderCommand } from './render.js';
@@ -219,6 +220,29 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     .option('--no-default-plugins', 'activate only the plugins given with --plugin')
     .action(async (opts: RenderOptions) => {
       exit.code = await renderCommand(opts, io);
+    });
+
+  program
+    .command('iam-policy')
+    .description(
+      'Print the least-privilege IAM policies: for the worker role (from what the active plugins declare) and for the execution role of flow-run tasks.',
+    )
+    .option('--cluster <name-or-arn>', 'narrow the ECS task actions to this cluster')
+    .option('--region <region>', 'the region in resource ARNs (default *)')
+    .option('--account <id>', 'the account id in resource ARNs (default *)')
+    .option('--task-role-arn <arn>', 'a task role the worker passes to ECS (repeatable)', collect)
+    .option('--execution-role-arn <arn>', 'an execution role the worker passes to ECS (repeatable)', collect)
+    .option(
+      '--secret-arn <arn>',
+      'a Secrets Manager secret the tasks read, e.g. PREFECT_API_KEY (repeatable)',
+      collect,
+    )
+    .option('--log-group <name>', "the awslogs group of the tasks (default 'prefect')")
+    .option('--json', 'print one JSON object {workerRole, executionRole}')
+    .option('--plugin <package>', 'load a third-party plugin package (repeatable)', collect)
+    .option('--no-default-plugins', 'activate only the plugins given with --plugin')
+    .action(async (opts: IamPolicyOptions) => {
+      exit.code = await iamPolicyCommand(opts, io);
     });
 
   registerWorkPoolCommands(program, io, exit, collect);
