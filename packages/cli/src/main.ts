@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import {
   ConfigError,
   type ConfigIssue,
@@ -15,6 +16,10 @@ import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
 import { type RenderOptions, renderCommand } from './render.js';
 import { runSandbox } from './sandbox.js';
 import { registerWorkPoolCommands } from './work-pool.js';
+
+/** This package's version (`stevedore --version`); read from package.json next to dist/ and src/. */
+export const CLI_VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string })
+  .version;
 
 /** Where the CLI writes; injected so tests can capture it. */
 export interface CliIo {
@@ -70,6 +75,7 @@ const START_KEYS = [
 function buildProgram(io: CliIo, exit: { code: number }): Command {
   const program = new Command('stevedore')
     .description('Run Prefect flow runs as AWS ECS tasks.')
+    .version(CLI_VERSION, '-V, --version', 'print the version of the stevedore CLI')
     .configureOutput({
       writeOut: (s) => io.out(s.replace(/\n$/, '')),
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
