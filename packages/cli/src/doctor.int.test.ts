@@ -110,38 +110,65 @@ describe('stevedore doctor', () => {
     expect(env.prefect.schemaErrors()).toEqual([]);
   });
 
-  const faults: ReadonlyArray<
-    readonly [string, string, (env: Env) => void, Record<string, unknown>?, string?]
-  > = [
-    [
-      'the API rejects the credentials',
-      'prefect.auth',
-      (e) =>
+  interface Fault {
+    name: string;
+    id: string;
+    inject: (env: Env) => void;
+    defaults?: Record<string, unknown>;
+    poolType?: string;
+  }
+  const faults: Fault[] = [
+    {
+      name: 'the API rejects the credentials',
+      id: 'prefect.auth',
+      inject: (e) =>
         void e.prefect.faults.add({
           method: 'GET',
           path: '/work_pools/{name}',
           response: { status: 401, body: { detail: 'Unauthorized' } },
         }),
-    ],
-    ['the pool is of another type', 'prefect.pool', () => undefined, {}, 'kubernetes'],
-    ['the AWS credentials are invalid', 'aws.identity', (e) => e.aws.identity.setCredentials('invalid')],
-    ['the cluster does not exist', 'ecs.cluster', () => undefined, { cluster: 'nope' }],
-    [
-      'FARGATE_SPOT without its capacity provider',
-      'ecs.capacity',
-      (e) => void e.aws.ecs.seedCluster({ name: 'plain', capacityProviders: [] }),
-      { cluster: 'plain', launch_type: 'FARGATE_SPOT' },
-    ],
-    ['no default VPC to infer the network from', 'ec2.network', (e) => e.aws.ec2.removeDefaultVpc()],
-    [
-      'the task role does not exist',
-      'iam.task_role_arn',
-      () => undefined,
-      { task_role_arn: 'arn:aws:iam::000000000000:role/missing' },
-    ],
-    ['an action the plugins need is denied', 'iam.permissions', (e) => e.aws.identity.deny(['ecs:RunTask'])],
+    },
+    {
+      name: 'the pool is of another type',
+      id: 'prefect.pool',
+      inject: () => undefined,
+      poolType: 'kubernetes',
+    },
+    {
+      name: 'the AWS credentials are invalid',
+      id: 'aws.identity',
+      inject: (e) => e.aws.identity.setCredentials('invalid'),
+    },
+    {
+      name: 'the cluster does not exist',
+      id: 'ecs.cluster',
+      inject: () => undefined,
+      defaults: { cluster: 'nope' },
+    },
+    {
+      name: 'FARGATE_SPOT without its capacity provider',
+      id: 'ecs.capacity',
+      inject: (e) => void e.aws.ecs.seedCluster({ name: 'plain', capacityProviders: [] }),
+      defaults: { cluster: 'plain', launch_type: 'FARGATE_SPOT' },
+    },
+    {
+      name: 'no default VPC to infer the network from',
+      id: 'ec2.network',
+      inject: (e) => e.aws.ec2.removeDefaultVpc(),
+    },
+    {
+      name: 'the task role does not exist',
+      id: 'iam.task_role_arn',
+      inject: () => undefined,
+      defaults: { task_role_arn: 'arn:aws:iam::000000000000:role/missing' },
+    },
+    {
+      name: 'an action the plugins need is denied',
+      id: 'iam.permissions',
+      inject: (e) => e.aws.identity.deny(['ecs:RunTask']),
+    },
   ];
-  it.each(faults)('turns one line red when %s', async (_name, id, inject, defaults, poolType) => {
+  it.each(faults)('turns one line red when $name', async ({ id, inject, defaults, poolType }) => {
     const env = await setup(defaults, poolType);
     inject(env);
     const r = await doctor(env);
