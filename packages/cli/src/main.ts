@@ -5,9 +5,11 @@ import {
   createKernel,
   formatConfigIssues,
   isStevedoreError,
+  type Kernel,
 } from '@stevedore/kernel';
 import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
+import { formatDoctor, runDoctor } from './doctor.js';
 import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { type EventsOptions, eventsDelete, eventsDeploy, eventsStatusCommand } from './events.js';
 import { type IamPolicyOptions, iamPolicyCommand } from './iam-policy.js';
@@ -229,6 +231,25 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     });
 
   program
+    .command('doctor')
+    .description(
+      'Check everything the worker needs — Prefect API and pool, plugins, AWS identity, cluster, network, roles, IAM permissions — one line each with the fix.',
+    )
+    .option('-p, --pool <name>', 'the work pool')
+    .option('-n, --name <name>', "the worker's name")
+    .option('-t, --type <type>', "the pool type: 'ecs'")
+    .option('--api-url <url>', 'the Prefect API URL (default: PREFECT_API_URL)')
+    .option('--config <file>', 'settings file (default: stevedore.config.yaml|json in the working directory)')
+    .option('--region <region>', 'AWS region (default: the SDK chain)')
+    .option('--profile <profile>', 'AWS profile')
+    .option('--json', 'one JSON object per check')
+    .option('--plugin <package>', 'load a third-party plugin package (repeatable)', collect)
+    .option('--no-default-plugins', 'activate only the plugins given with --plugin')
+    .action(async (opts: Record<string, unknown>, cmd: Command) => {
+      exit.code = await doctorCommand(opts, io, (k) => cmd.getOptionValueSource(k));
+    });
+
+  program
     .command('iam-policy')
     .description(
       'Print the least-privilege IAM policies: for the worker role (from what the active plugins declare) and for the execution role of flow-run tasks.',
@@ -280,16 +301,13 @@ function fromFlags(
   return out;
 }
 
-async function startCommand(
+/** Assembles the kernel `start` would run, from flags, env and file; an exit code when the input is bad. */
+async function buildKernel(
   opts: Record<string, unknown>,
   io: CliIo,
   source: (key: string) => string | undefined,
-): Promise<number> {
-  if (opts.installPolicy !== undefined) {
-    io.err(
-      '--install-policy is accepted for compatibility and ignored: Stevedore plugins are npm packages installed ahead of time, not pip packages installed at start.',
-    );
-  }
+  logSink: NonNullable<Parameters<typeof createKernel>[0]['logSink']>,
+): Promise<Kernel | number> {
   const issues: ConfigIssue[] = [];
   const file = readConfigFile(opts.config as string | undefined, io.cwd);
   const env = readEnvConfig(io.env);
@@ -325,24 +343,18 @@ async function startCommand(
   const plugins = [...(opts.defaultPlugins === false ? [] : DEFAULT_PLUGINS)];
   for (const pkg of (opts.plugin as string[] | undefined) ?? [])
     plugins.push(...(await loadPluginPackage(pkg, io.cwd)));
-  const output = outputOptions(
-    Boolean(opts.json),
-    { isTTY: io.logIsTTY ?? process.stderr.isTTY },
-    io.env,
-    io.log ?? ((line) => process.stderr.write(`${line}\n`)),
-  );
-  let kernel: ReturnType<typeof createKernel>;
   try {
-    kernel = createKernel({
+    const kernel = createKernel({
       plugins,
       config: raw,
-      logSink: createCliSink(output),
+      logSink,
       workerEnv: workerEnvFrom(io.env, raw),
       processEnv: io.env,
       cwd: io.cwd,
     });
     if (issues.length > 0) throw new ConfigError(issues);
     kernel.infrastructure();
+    return kernel;
   } catch (e) {
     if (e instanceof ConfigError) {
       // The CLI's own problems (env conversions, files) and the kernel's, all in one list.
@@ -355,6 +367,26 @@ async function startCommand(
     }
     throw e;
   }
+}
+
+async function startCommand(
+  opts: Record<string, unknown>,
+  io: CliIo,
+  source: (key: string) => string | undefined,
+): Promise<number> {
+  if (opts.installPolicy !== undefined) {
+    io.err(
+      '--install-policy is accepted for compatibility and ignored: Stevedore plugins are npm packages installed ahead of time, not pip packages installed at start.',
+    );
+  }
+  const output = outputOptions(
+    Boolean(opts.json),
+    { isTTY: io.logIsTTY ?? process.stderr.isTTY },
+    io.env,
+    io.log ?? ((line) => process.stderr.write(`${line}\n`)),
+  );
+  const kernel = await buildKernel(opts, io, source, createCliSink(output));
+  if (typeof kernel === 'number') return kernel;
   try {
     await kernel.run(io.signal);
     writeSummary(output, kernel.metrics);
@@ -364,6 +396,28 @@ async function startCommand(
     io.err(`Worker stopped: ${(e as Error).message}`);
     return 1;
   }
+}
+
+/** `stevedore doctor`: every check, one line each; exit 1 when any fails. */
+async function doctorCommand(
+  opts: Record<string, unknown>,
+  io: CliIo,
+  source: (key: string) => string | undefined,
+): Promise<number> {
+  const kernel = await buildKernel(opts, io, source, () => undefined);
+  if (typeof kernel === 'number') return kernel;
+  const results = await withAwsProfile(opts.profile as string | undefined, () =>
+    runDoctor(kernel, { signal: io.signal, ...(opts.region ? { region: opts.region as string } : {}) }),
+  );
+  for (const line of formatDoctor(results, Boolean(opts.json))) io.out(line);
+  const failed = results.filter((r) => r.status === 'fail').length;
+  if (!opts.json)
+    io.out(
+      failed === 0
+        ? `All ${results.length} checks passed or were skipped.`
+        : `${failed} of ${results.length} checks failed.`,
+    );
+  return failed === 0 ? 0 : 1;
 }
 
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {

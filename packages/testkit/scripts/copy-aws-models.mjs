@@ -38,6 +38,22 @@ const SERVICES = [
   },
 ];
 
+// STS and IAM (stevedore doctor): their min.json files are copied too; no constraints are generated for them.
+SERVICES.push(
+  {
+    file: 'sts-2011-06-15.min.json',
+    botocore: 'sts/2011-06-15',
+    prefix: 'sts',
+    operations: ['GetCallerIdentity'],
+  },
+  {
+    file: 'iam-2010-05-08.min.json',
+    botocore: 'iam/2010-05-08',
+    prefix: 'iam',
+    operations: ['GetRole', 'SimulatePrincipalPolicy'],
+  },
+);
+
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(packageRoot, 'package.json'));
 const sdkRoot = dirname(require.resolve('aws-sdk/package.json'));

@@ -25,6 +25,7 @@ export {
   type EventBridgeEmulatorApi,
   type EventBridgeEvent,
   type EventBridgeRuleView,
+  type IdentityEmulatorApi,
   matchesEventPattern,
   parseEventPattern,
   SIM_OUTCOME_ENV,

@@ -30,6 +30,7 @@ interface QueryNode {
   member?: QueryNode;
   locationName?: string;
   queryName?: string;
+  flattened?: boolean;
 }
 
 function ucfirst(s: string): string {
@@ -60,9 +61,26 @@ export function decodeEc2Query(
 ): QueryDecodeResult {
   const used = new Set<string>(['Action', 'Version']);
   const keys = [...params.keys()];
-  const value = input ? decodeStructure(model, input, '', params, keys, used) : {};
+  const value = input ? decodeStructure(model, input, '', params, keys, used, 'ec2') : {};
   return { value, unknown: keys.filter((k) => !used.has(k)) };
 }
+
+/**
+ * Rebuilds the input structure from awsQuery parameters (STS, IAM): member names as in the model, lists as
+ * `Name.member.N` (`Name.N` when flattened).
+ */
+export function decodeAwsQuery(
+  model: ServiceModel,
+  input: QueryNode | undefined,
+  params: Map<string, string>,
+): QueryDecodeResult {
+  const used = new Set<string>(['Action', 'Version']);
+  const keys = [...params.keys()];
+  const value = input ? decodeStructure(model, input, '', params, keys, used, 'query') : {};
+  return { value, unknown: keys.filter((k) => !used.has(k)) };
+}
+
+type QueryStyle = 'ec2' | 'query';
 
 function decodeStructure(
   model: ServiceModel,
@@ -71,12 +89,13 @@ function decodeStructure(
   params: Map<string, string>,
   keys: string[],
   used: Set<string>,
+  style: QueryStyle,
 ): Record<string, unknown> {
   const shape = model.resolve(node);
   const out: Record<string, unknown> = {};
   for (const [name, member] of Object.entries(shape.members ?? {})) {
-    const key = `${prefix}${ec2QueryName(name, member)}`;
-    const v = decodeValue(model, member, key, params, keys, used);
+    const key = `${prefix}${style === 'ec2' ? ec2QueryName(name, member) : (member.locationName ?? name)}`;
+    const v = decodeValue(model, member, key, params, keys, used, style);
     if (v !== undefined) out[name] = v;
   }
   return out;
@@ -89,11 +108,26 @@ function decodeValue(
   params: Map<string, string>,
   keys: string[],
   used: Set<string>,
+  style: QueryStyle,
 ): unknown {
   const shape = model.resolve(node);
   if (shape.type === 'structure') {
     if (!keys.some((k) => k.startsWith(`${key}.`))) return undefined;
-    return decodeStructure(model, node, `${key}.`, params, keys, used);
+    return decodeStructure(model, node, `${key}.`, params, keys, used, style);
+  }
+  if (shape.type === 'list' && style === 'query' && !shape.flattened) {
+    // awsQuery: `Name.member.N`; an empty list is sent as `Name=` (botocore) and decodes to [].
+    return (
+      decodeValue(
+        model,
+        { type: 'list', member: shape.member ?? {}, flattened: true },
+        `${key}.member`,
+        params,
+        keys,
+        used,
+        style,
+      ) ?? (params.get(key) === '' ? (used.add(key), []) : undefined)
+    );
   }
   if (shape.type === 'list') {
     const indices = new Set<number>();
@@ -111,7 +145,7 @@ function decodeValue(
     }
     return [...indices]
       .sort((a, b) => a - b)
-      .map((i) => decodeValue(model, shape.member ?? {}, `${key}.${i}`, params, keys, used));
+      .map((i) => decodeValue(model, shape.member ?? {}, `${key}.${i}`, params, keys, used, style));
   }
   if (shape.type === 'map') return undefined;
   if (!params.has(key)) return undefined;
@@ -181,5 +215,40 @@ export function ec2ErrorXml(code: string, message: string, requestId: string): s
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     `<Response><Errors><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error></Errors>` +
     `<RequestID>${requestId}</RequestID></Response>`
+  );
+}
+
+/** An awsQuery (STS, IAM) response document: `<OpResponse><OpResult>…</OpResult><ResponseMetadata>`. */
+export function queryResponseXml(
+  model: ServiceModel,
+  operation: string,
+  output: (QueryNode & { resultWrapper?: string }) | undefined,
+  value: Record<string, ModelValue>,
+  requestId: string,
+): string {
+  const xmlns = String(model.raw.metadata.xmlNamespace ?? '');
+  const body = output ? structureXml(model, output, value) : '';
+  const wrapper = output?.resultWrapper;
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<${operation}Response xmlns="${xmlns}">` +
+    (wrapper ? `<${wrapper}>${body}</${wrapper}>` : body) +
+    `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${operation}Response>`
+  );
+}
+
+/** An awsQuery error document, as STS and IAM send it. */
+export function queryErrorXml(
+  model: ServiceModel,
+  code: string,
+  message: string,
+  requestId: string,
+  type: 'Sender' | 'Receiver' = 'Sender',
+): string {
+  const xmlns = String(model.raw.metadata.xmlNamespace ?? '');
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<ErrorResponse xmlns="${xmlns}"><Error><Type>${type}</Type><Code>${escapeXml(code)}</Code>` +
+    `<Message>${escapeXml(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`
   );
 }

@@ -124,6 +124,8 @@ const SERVER_ERROR: Record<AwsServiceName, { code: string; status: number }> = {
   ec2: { code: 'InternalError', status: 500 },
   sqs: { code: 'InternalFailure', status: 500 },
   events: { code: 'InternalException', status: 500 },
+  sts: { code: 'InternalFailure', status: 500 },
+  iam: { code: 'ServiceFailure', status: 500 },
 };
 
 export const THROTTLE_ERROR: Record<AwsServiceName, { code: string; status: number; message: string }> = {
@@ -132,6 +134,8 @@ export const THROTTLE_ERROR: Record<AwsServiceName, { code: string; status: numb
   ec2: { code: 'RequestLimitExceeded', status: 503, message: 'Request limit exceeded.' },
   sqs: { code: 'RequestThrottled', status: 403, message: 'Rate exceeded' },
   events: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
+  sts: { code: 'Throttling', status: 400, message: 'Rate exceeded' },
+  iam: { code: 'Throttling', status: 400, message: 'Rate exceeded' },
 };
 
 /** Fault rules consulted in insertion order; latencies add up, the first error or drop decides. */

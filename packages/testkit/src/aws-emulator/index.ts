@@ -59,6 +59,7 @@ export type {
   EventBridgeEventInput,
   EventBridgeRuleView,
   EventBridgeTargetView,
+  IdentityEmulatorApi,
   LogEventJson,
   LogsEmulatorApi,
   RunTaskFailureInjection,

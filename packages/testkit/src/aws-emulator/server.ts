@@ -1,11 +1,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeEc2Query, ec2ErrorXml, ec2ResponseXml, jsonBody } from './codec.js';
+import {
+  decodeAwsQuery,
+  decodeEc2Query,
+  ec2ErrorXml,
+  ec2ResponseXml,
+  jsonBody,
+  queryErrorXml,
+  queryResponseXml,
+} from './codec.js';
 import { Ec2Store } from './ec2.js';
 import { EcsStore } from './ecs.js';
 import { defaultTaskBehavior } from './engine.js';
 import { EventsStore, toBusEvent } from './eventbridge.js';
 import { Faults, Quotas, THROTTLE_ERROR } from './faults.js';
+import { IdentityStore } from './identity.js';
 import { DEFAULT_DURATIONS, TaskLifecycle, type TaskRecord, taskEventDetail } from './lifecycle.js';
 import { LogsStore } from './logs.js';
 import { loadServiceModel, type ServiceModel, validationMessage, type WalkIssue, walk } from './model.js';
@@ -82,6 +91,7 @@ class AwsEmulatorServer {
   readonly ecs: EcsStore;
   readonly sqs: SqsStore;
   readonly events: EventsStore;
+  readonly identity: IdentityStore;
   readonly lifecycle: TaskLifecycle;
   readonly log: AwsRecordedRequest[] = [];
   readonly issues: AwsSchemaIssue[] = [];
@@ -93,6 +103,8 @@ class AwsEmulatorServer {
     ec2: ServiceEntry;
     sqs: ServiceEntry;
     events: ServiceEntry;
+    sts: ServiceEntry;
+    iam: ServiceEntry;
   };
   behavior: TaskBehaviorFn;
   private seq = 0;
@@ -108,6 +120,7 @@ class AwsEmulatorServer {
     this.behavior = options.behavior ?? defaultTaskBehavior;
     const durations: TaskDurations = { ...DEFAULT_DURATIONS, ...(options.durations ?? {}) };
     this.ec2 = new Ec2Store(this.rng, region, accountId);
+    this.identity = new IdentityStore(accountId);
     this.lifecycle = new TaskLifecycle({
       changed: (t) => this.emit(t),
       logs: this.logs,
@@ -187,6 +200,18 @@ class AwsEmulatorServer {
         handlers: this.events.handlers(),
         validationCode: 'ValidationException',
       },
+      sts: {
+        name: 'sts',
+        model: loadServiceModel('sts-2011-06-15.min.json', 'sts.constraints.json'),
+        handlers: this.identity.stsHandlers(),
+        validationCode: 'ValidationError',
+      },
+      iam: {
+        name: 'iam',
+        model: loadServiceModel('iam-2010-05-08.min.json', 'iam.constraints.json'),
+        handlers: this.identity.iamHandlers(),
+        validationCode: 'ValidationError',
+      },
     };
   }
 
@@ -250,7 +275,7 @@ class AwsEmulatorServer {
 
     let reply: Reply | 'drop-before' | 'drop-after';
     if (typeof target === 'string') reply = await this.handleJson(target, raw, requestId, record);
-    else reply = await this.handleQuery(raw, requestId, record);
+    else reply = await this.handleQuery(raw, requestId, record, this.queryService(req.headers.authorization));
     if (reply === 'drop-before' || reply === 'drop-after') {
       record.responseLost = reply === 'drop-after';
       record.durationMs = Date.now() - startedAt;
@@ -479,43 +504,61 @@ class AwsEmulatorServer {
     };
   }
 
+  /**
+   * Query-protocol services share one endpoint: the SigV4 credential scope names the service
+   * (`Credential=AKID/20261122/us-east-1/sts/aws4_request`). EC2 when it names none of STS and IAM.
+   */
+  private queryService(authorization: string | undefined): ServiceEntry {
+    const service = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '')?.[1];
+    if (service === 'sts') return this.services.sts;
+    if (service === 'iam') return this.services.iam;
+    return this.services.ec2;
+  }
+
   private async handleQuery(
     raw: string,
     requestId: string,
     record: AwsRecordedRequest,
+    entry: ServiceEntry,
   ): Promise<Reply | 'drop-before' | 'drop-after'> {
-    const entry = this.services.ec2;
+    const ec2 = entry.name === 'ec2';
     const params = new Map<string, string>();
     for (const [k, v] of new URLSearchParams(raw)) params.set(k, v);
     const err = (code: string, message: string, status: number) =>
-      this.ec2Error(code, message, status, requestId, record);
+      ec2
+        ? this.ec2Error(code, message, status, requestId, record)
+        : this.queryError(entry, code, message, status, requestId, record);
     const operation = params.get('Action');
     record.input = Object.fromEntries(params);
     if (!operation) return err('MissingAction', 'The request must contain the parameter Action', 400);
-    record.service = 'ec2';
+    record.service = entry.name;
     record.operation = operation;
-    this.count('ec2', operation);
+    this.count(entry.name, operation);
     if (params.get('Version') !== entry.model.apiVersion) {
       return err('InvalidParameterValue', `Invalid API version: ${params.get('Version') ?? '(none)'}`, 400);
     }
     const op = entry.model.operation(operation);
     if (!op) return err('InvalidAction', `The action ${operation} is not valid for this web service.`, 400);
 
-    const gate = await this.gate('ec2', operation, record.input, record, err);
+    const gate = await this.gate(entry.name, operation, record.input, record, err);
     if (gate.reply) return gate.reply;
 
     if (!entry.handlers[operation]) {
       this.issues.push({
         kind: 'unimplemented',
-        service: 'ec2',
+        service: entry.name,
         operation,
         errors: [
-          { path: '', message: `the emulator does not implement ec2:${operation}`, keyword: 'unimplemented' },
+          {
+            path: '',
+            message: `the emulator does not implement ${entry.name}:${operation}`,
+            keyword: 'unimplemented',
+          },
         ],
       });
       return err('InvalidAction', `The AWS emulator does not implement ${operation}`, 400);
     }
-    const decoded = decodeEc2Query(entry.model, op.input, params);
+    const decoded = (ec2 ? decodeEc2Query : decodeAwsQuery)(entry.model, op.input, params);
     if (decoded.unknown.length > 0) {
       record.requestErrors = decoded.unknown.map((k) => ({
         path: k,
@@ -562,7 +605,25 @@ class AwsEmulatorServer {
     return {
       status: 200,
       headers: { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId },
-      body: ec2ResponseXml(entry.model, operation, op.output, result.output, requestId),
+      body: ec2
+        ? ec2ResponseXml(entry.model, operation, op.output, result.output, requestId)
+        : queryResponseXml(entry.model, operation, op.output, result.output, requestId),
+    };
+  }
+
+  private queryError(
+    entry: ServiceEntry,
+    code: string,
+    message: string,
+    status: number,
+    requestId: string,
+    record: AwsRecordedRequest,
+  ): Reply {
+    record.errorCode = code;
+    return {
+      status,
+      headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
+      body: queryErrorXml(entry.model, code, message, requestId, status >= 500 ? 'Receiver' : 'Sender'),
     };
   }
 
@@ -687,6 +748,19 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
           emu.listeners.add(listener);
         });
       },
+    },
+    identity: {
+      seedRole: (name, path) => emu.identity.seedRole(name, path).Arn,
+      deny: (actions) => {
+        for (const a of actions) emu.identity.denied.add(a);
+      },
+      setSimulation: (mode) => {
+        emu.identity.simulation = mode;
+      },
+      setCredentials: (mode) => {
+        emu.identity.credentials = mode;
+      },
+      callerArn: emu.identity.callerArn,
     },
     ec2: {
       seedVpc: (input) => emu.ec2.seedVpc(input),

@@ -11,7 +11,7 @@ export interface AwsJsonObject {
   [key: string]: AwsJsonValue;
 }
 
-export type AwsServiceName = 'ecs' | 'ec2' | 'logs' | 'sqs' | 'events';
+export type AwsServiceName = 'ecs' | 'ec2' | 'logs' | 'sqs' | 'events' | 'sts' | 'iam';
 
 export interface SchemaIssueDetail {
   /** Member path, e.g. `tasks[0].containers[1].exitCode`. */
@@ -662,6 +662,8 @@ export interface AwsEmulator {
   readonly sqs: SqsEmulatorApi;
   /** EventBridge (the default event bus); ECS task state changes are put on it. */
   readonly events: EventBridgeEmulatorApi;
+  /** STS and IAM (GetCallerIdentity, GetRole, SimulatePrincipalPolicy): what `stevedore doctor` checks. */
+  readonly identity: IdentityEmulatorApi;
   readonly faults: AwsFaultController;
   /** Requests per operation, keyed `ecs:RunTask`… (every attempt counts, throttled ones included). */
   callCounts(): Record<string, number>;
@@ -683,4 +685,17 @@ export interface AwsClientConfig {
   region: string;
   endpoint: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** Test controls of the STS/IAM emulation. @public */
+export interface IdentityEmulatorApi {
+  /** Creates an IAM role (GetRole finds it); returns its ARN. */
+  seedRole(name: string, path?: string): string;
+  /** Makes SimulatePrincipalPolicy answer `implicitDeny` for these actions. */
+  deny(actions: readonly string[]): void;
+  /** `denied`: the caller may not call iam:SimulatePrincipalPolicy (AccessDenied). */
+  setSimulation(mode: 'allowed' | 'denied'): void;
+  /** `invalid`: every STS/IAM call fails with InvalidClientTokenId, as with bad credentials. */
+  setCredentials(mode: 'valid' | 'invalid'): void;
+  readonly callerArn: string;
 }
