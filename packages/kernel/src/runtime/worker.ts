@@ -166,6 +166,7 @@ export class Worker {
       // Before the first poll, so runs launched before a restart count toward --limit at once.
       await this.reconcile(signal);
     } catch (e) {
+      if (signal.aborted) return; // stopped while starting up: a graceful stop, not a failure
       if (!isTransientFailure(e)) throw e;
       this.d.logger.warn(
         `Unable to reach the Prefect API while starting up; the worker will keep attempting to connect: ${(e as Error).message}`,
