@@ -6,6 +6,7 @@ import {
   formatConfigIssues,
   isStevedoreError,
   type Kernel,
+  kernelTokens,
 } from '@stevedore/kernel';
 import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
@@ -128,6 +129,27 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     .option('--no-default-plugins', 'activate only the plugins given with --plugin')
     .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']))
     .option('--json', 'log JSON lines even on a terminal (the default when the output is not a terminal)')
+    // The options of the Prefect 1 `prefect agent ecs start`: worker-level defaults of the matching job variables.
+    .option('--cluster <name-or-arn>', 'default ECS cluster (job variable cluster)')
+    .addOption(
+      new Option('--launch-type <type>', 'default launch type (job variable launch_type)').choices([
+        'FARGATE',
+        'FARGATE_SPOT',
+        'EC2',
+        'EXTERNAL',
+      ]),
+    )
+    .option('--task-role-arn <arn>', 'default task role (job variable task_role_arn)')
+    .option('--execution-role-arn <arn>', 'default execution role (job variable execution_role_arn)')
+    .option(
+      '--task-definition <path|s3://…>',
+      "task definition template replacing the template's task_definition",
+    )
+    .option('--run-task-kwargs <path|s3://…>', 'RunTask parameters deep-merged into task_run_request')
+    .option('-e, --env <KEY=VALUE>', "environment of the flow runs' container (repeatable)", collect)
+    .option('--label <KEY[=VALUE]>', 'a tag on every flow-run task (repeatable)', collect)
+    .option('--region <region>', "AWS region of the worker's clients (default: the SDK chain)")
+    .option('--profile <profile>', 'AWS profile (default: the SDK chain)')
     .action(async (opts: Record<string, unknown>, cmd: Command) => {
       exit.code = await startCommand(opts, io, (k) => cmd.getOptionValueSource(k));
     });
@@ -276,6 +298,24 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
   return program;
 }
 
+/** `--profile` and `--region` are the SDK's own settings; the CLI sets them for the command's duration only. */
+async function withAwsEnv<T>(
+  settings: { profile?: string | undefined; region?: string | undefined },
+  fn: () => Promise<T>,
+): Promise<T> {
+  const before = { AWS_PROFILE: process.env.AWS_PROFILE, AWS_REGION: process.env.AWS_REGION };
+  if (settings.profile) process.env.AWS_PROFILE = settings.profile;
+  if (settings.region) process.env.AWS_REGION = settings.region;
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** `--profile` is the SDK's own setting; the CLI sets it for the command's duration only. */
 async function withAwsProfile<T>(profile: string | undefined, fn: () => Promise<T>): Promise<T> {
   if (!profile) return fn();
@@ -301,6 +341,55 @@ function fromFlags(
   return out;
 }
 
+/**
+ * The Prefect 1 agent's options as ecs-launcher settings (flags win over env and file, like every flag):
+ * `--cluster`, `--launch-type`, roles, `--task-definition`/`--run-task-kwargs` (TemplateSource references: paths or
+ * s3:// with template-s3), `--env KEY=VALUE`, `--label KEY[=VALUE]` (task tags, through the `labels` job variable).
+ */
+function agentOptions(opts: Record<string, unknown>, issues: ConfigIssue[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const direct = [
+    ['cluster', 'cluster'],
+    ['launchType', 'launchType'],
+    ['taskRoleArn', 'taskRoleArn'],
+    ['executionRoleArn', 'executionRoleArn'],
+    ['taskDefinition', 'taskDefinition'],
+    ['runTaskKwargs', 'runTaskKwargs'],
+  ] as const;
+  for (const [flag, key] of direct) if (typeof opts[flag] === 'string') out[key] = opts[flag];
+  const pairs = (flag: string, values: unknown, valueRequired: boolean) => {
+    const map: Record<string, string> = {};
+    for (const v of (values as string[] | undefined) ?? []) {
+      const at = v.indexOf('=');
+      if (at <= 0 && valueRequired) {
+        issues.push({
+          path: `--${flag}`,
+          expected: 'KEY=VALUE',
+          received: JSON.stringify(v),
+          fix: `pass --${flag} NAME=value (repeat the flag for more)`,
+        });
+        continue;
+      }
+      if (at === 0) {
+        issues.push({
+          path: `--${flag}`,
+          expected: 'KEY[=VALUE]',
+          received: JSON.stringify(v),
+          fix: 'start with a key',
+        });
+        continue;
+      }
+      map[at < 0 ? v : v.slice(0, at)] = at < 0 ? '' : v.slice(at + 1);
+    }
+    return map;
+  };
+  const env = pairs('env', opts.env, true);
+  if (Object.keys(env).length > 0) out.env = env;
+  const labels = pairs('label', opts.label, false);
+  if (Object.keys(labels).length > 0) out.labels = labels;
+  return out;
+}
+
 /** Assembles the kernel `start` would run, from flags, env and file; an exit code when the input is bad. */
 async function buildKernel(
   opts: Record<string, unknown>,
@@ -313,8 +402,14 @@ async function buildKernel(
   const env = readEnvConfig(io.env);
   issues.push(...file.issues, ...env.issues);
   const flags = fromFlags(opts, source);
-  if (opts.baseJobTemplate) {
-    const t = readConfigFile(opts.baseJobTemplate as string, io.cwd);
+  const template = typeof opts.baseJobTemplate === 'string' ? opts.baseJobTemplate : undefined;
+  // s3:// (or another plugin's scheme): read through the plugins' TemplateSources once the plugins are known.
+  const remoteTemplate =
+    template && /^[a-z][a-z0-9+.-]*:\/\//i.test(template) && !template.startsWith('file:')
+      ? template
+      : undefined;
+  if (template && !remoteTemplate) {
+    const t = readConfigFile(template, io.cwd);
     issues.push(...t.issues.map((i) => ({ ...i, path: '--base-job-template' })));
     flags.baseJobTemplate = t.values;
   }
@@ -327,6 +422,11 @@ async function buildKernel(
     const merged: Record<string, unknown> = { ...filePlugins };
     for (const [id, section] of Object.entries(envPlugins)) merged[id] = { ...filePlugins[id], ...section };
     raw.plugins = merged;
+  }
+  const agent = agentOptions(opts, issues);
+  if (Object.keys(agent).length > 0) {
+    const sections = (raw.plugins ?? {}) as Record<string, Record<string, unknown>>;
+    raw.plugins = { ...sections, 'ecs-launcher': { ...(sections['ecs-launcher'] ?? {}), ...agent } };
   }
   if (raw.apiUrl === undefined) {
     io.err(NO_API_URL);
@@ -343,6 +443,26 @@ async function buildKernel(
   const plugins = [...(opts.defaultPlugins === false ? [] : DEFAULT_PLUGINS)];
   for (const pkg of (opts.plugin as string[] | undefined) ?? [])
     plugins.push(...(await loadPluginPackage(pkg, io.cwd)));
+  if (remoteTemplate) {
+    try {
+      // Only the plugin graph is needed to reach the TemplateSources; nothing connects.
+      const probe = createKernel({
+        plugins,
+        config: { apiUrl: 'http://127.0.0.1/api', pool: 'probe' },
+        cwd: io.cwd,
+      });
+      raw.baseJobTemplate = await probe.host
+        .resolve(kernelTokens.templateLoader)
+        .load(remoteTemplate, { signal: io.signal });
+    } catch (e) {
+      issues.push({
+        path: '--base-job-template',
+        expected: 'a readable base job template',
+        received: remoteTemplate,
+        fix: (e as Error).message,
+      });
+    }
+  }
   try {
     const kernel = createKernel({
       plugins,
@@ -388,7 +508,10 @@ async function startCommand(
   const kernel = await buildKernel(opts, io, source, createCliSink(output));
   if (typeof kernel === 'number') return kernel;
   try {
-    await kernel.run(io.signal);
+    await withAwsEnv(
+      { profile: opts.profile as string | undefined, region: opts.region as string | undefined },
+      () => kernel.run(io.signal),
+    );
     writeSummary(output, kernel.metrics);
     return 0;
   } catch (e) {

@@ -4,12 +4,13 @@ import { pathToFileURL } from 'node:url';
 import { ecsLauncherPlugin } from '@stevedore/ecs-launcher';
 import { type AnyPlugin, isPluginDefinition, kernelErrorCodes, PluginError } from '@stevedore/kernel';
 import { observerSqsPlugin } from '@stevedore/observer-sqs';
+import { templateS3Plugin } from '@stevedore/template-s3';
 
 /**
  * First-party plugins the CLI activates by default. Each first-party package joins this list when it
  * registers a plugin (`definePlugin`); `--no-default-plugins` starts from an empty set.
  */
-export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [ecsLauncherPlugin, observerSqsPlugin];
+export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [ecsLauncherPlugin, observerSqsPlugin, templateS3Plugin];
 
 /** Finds the plugin definitions a module exports (named exports or a `plugin`/`plugins` export). */
 export function pluginsFromModule(mod: Record<string, unknown>): AnyPlugin[] {

@@ -19,8 +19,9 @@ const operations = Object.keys(DEFAULT_RATE_LIMITS) as [string, ...string[]];
 /**
  * The `plugins.ecs-launcher` config section. Every key is optional; unknown keys are errors.
  *
- * - `cluster`, `launchType`, `taskRoleArn`, `executionRoleArn`, `vpcId`, `image`, `env`: worker-level defaults of
- *   the job variables `cluster`, `launch_type`, `task_role_arn`, `execution_role_arn`, `vpc_id`, `image`, `env`
+ * - `cluster`, `launchType`, `taskRoleArn`, `executionRoleArn`, `vpcId`, `image`, `env`, `labels`: worker-level
+ *   defaults of the job variables `cluster`, `launch_type`, `task_role_arn`, `execution_role_arn`, `vpc_id`,
+ *   `image`, `env`, `labels`
  *   (the Prefect 1 ECS agent's options). The kernel layers them above the pool template's defaults and below the
  *   deployment's and the flow run's job variables.
  * - `taskDefinition`, `runTaskKwargs`: template references (a path, `file:` or `s3://` URI) loaded at the first
@@ -47,6 +48,10 @@ export const EcsLauncherConfigSchema = z.strictObject({
     .record(z.string(), z.string().nullable())
     .optional()
     .describe('Default environment of the Prefect container: the `env` job variable (merged key by key).'),
+  labels: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('Default labels of the flow runs: the `labels` job variable (tags on every task; `--label`).'),
   taskDefinition: nonEmpty
     .optional()
     .describe(
@@ -129,6 +134,7 @@ export function ecsLauncherJobVariables(config: EcsLauncherConfig): Record<strin
     ['vpcId', 'vpc_id'],
     ['image', 'image'],
     ['env', 'env'],
+    ['labels', 'labels'],
   ] as const;
   for (const [key, variable] of map) {
     const value = config[key];

@@ -126,6 +126,7 @@ const SERVER_ERROR: Record<AwsServiceName, { code: string; status: number }> = {
   events: { code: 'InternalException', status: 500 },
   sts: { code: 'InternalFailure', status: 500 },
   iam: { code: 'ServiceFailure', status: 500 },
+  s3: { code: 'InternalError', status: 500 },
 };
 
 export const THROTTLE_ERROR: Record<AwsServiceName, { code: string; status: number; message: string }> = {
@@ -136,6 +137,7 @@ export const THROTTLE_ERROR: Record<AwsServiceName, { code: string; status: numb
   events: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
   sts: { code: 'Throttling', status: 400, message: 'Rate exceeded' },
   iam: { code: 'Throttling', status: 400, message: 'Rate exceeded' },
+  s3: { code: 'SlowDown', status: 503, message: 'Please reduce your request rate.' },
 };
 
 /** Fault rules consulted in insertion order; latencies add up, the first error or drop decides. */

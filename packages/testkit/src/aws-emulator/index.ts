@@ -63,6 +63,7 @@ export type {
   LogEventJson,
   LogsEmulatorApi,
   RunTaskFailureInjection,
+  S3EmulatorApi,
   SchemaIssueDetail,
   SeedClusterInput,
   SeedSecurityGroupInput,

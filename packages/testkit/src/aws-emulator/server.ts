@@ -18,6 +18,7 @@ import { IdentityStore } from './identity.js';
 import { DEFAULT_DURATIONS, TaskLifecycle, type TaskRecord, taskEventDetail } from './lifecycle.js';
 import { LogsStore } from './logs.js';
 import { loadServiceModel, type ServiceModel, validationMessage, type WalkIssue, walk } from './model.js';
+import { S3Store } from './s3.js';
 import { SqsStore, sqsErrorWire, sqsRequestError } from './sqs.js';
 import type {
   AwsClientConfig,
@@ -92,6 +93,7 @@ class AwsEmulatorServer {
   readonly sqs: SqsStore;
   readonly events: EventsStore;
   readonly identity: IdentityStore;
+  readonly s3: S3Store;
   readonly lifecycle: TaskLifecycle;
   readonly log: AwsRecordedRequest[] = [];
   readonly issues: AwsSchemaIssue[] = [];
@@ -120,6 +122,7 @@ class AwsEmulatorServer {
     this.behavior = options.behavior ?? defaultTaskBehavior;
     const durations: TaskDurations = { ...DEFAULT_DURATIONS, ...(options.durations ?? {}) };
     this.ec2 = new Ec2Store(this.rng, region, accountId);
+    this.s3 = new S3Store(region, loadServiceModel('s3-2006-03-01.min.json', 's3.constraints.json'));
     this.identity = new IdentityStore(accountId);
     this.lifecycle = new TaskLifecycle({
       changed: (t) => this.emit(t),
@@ -273,6 +276,33 @@ class AwsEmulatorServer {
       res.end(reply.body);
     };
 
+    // S3 speaks REST: the SigV4 credential scope (`…/<region>/s3/aws4_request`) tells it from the query services.
+    const scope = /Credential=[^/]+\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(
+      req.headers.authorization ?? '',
+    );
+    if (scope?.[2] === 's3') {
+      const headers: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(',') : v;
+      const r = this.s3.handle(
+        req.method ?? 'GET',
+        req.url ?? '/',
+        headers,
+        Buffer.from(raw),
+        scope[1] ?? this.region,
+      );
+      record.service = 's3';
+      record.operation = r.operation;
+      record.errorCode = r.errorCode ?? null;
+      this.count('s3', r.operation);
+      record.status = r.status;
+      record.durationMs = Date.now() - startedAt;
+      res.writeHead(r.status, {
+        ...r.headers,
+        'content-length': r.headers['content-length'] ?? Buffer.byteLength(r.body),
+      });
+      res.end(req.method === 'HEAD' ? undefined : r.body);
+      return;
+    }
     let reply: Reply | 'drop-before' | 'drop-after';
     if (typeof target === 'string') reply = await this.handleJson(target, raw, requestId, record);
     else reply = await this.handleQuery(raw, requestId, record, this.queryService(req.headers.authorization));
@@ -761,6 +791,11 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         emu.identity.credentials = mode;
       },
       callerArn: emu.identity.callerArn,
+    },
+    s3: {
+      createBucket: (name, region) => emu.s3.createBucket(name, region),
+      putObject: (bucket, key, body, contentType) => emu.s3.putObject(bucket, key, body, contentType),
+      deny: (bucket, key) => emu.s3.deny(bucket, key),
     },
     ec2: {
       seedVpc: (input) => emu.ec2.seedVpc(input),

@@ -11,7 +11,7 @@ export interface AwsJsonObject {
   [key: string]: AwsJsonValue;
 }
 
-export type AwsServiceName = 'ecs' | 'ec2' | 'logs' | 'sqs' | 'events' | 'sts' | 'iam';
+export type AwsServiceName = 'ecs' | 'ec2' | 'logs' | 'sqs' | 'events' | 'sts' | 'iam' | 's3';
 
 export interface SchemaIssueDetail {
   /** Member path, e.g. `tasks[0].containers[1].exitCode`. */
@@ -662,6 +662,8 @@ export interface AwsEmulator {
   readonly sqs: SqsEmulatorApi;
   /** EventBridge (the default event bus); ECS task state changes are put on it. */
   readonly events: EventBridgeEmulatorApi;
+  /** S3 (REST, path-style): GetObject with ETags, HeadObject, HeadBucket, PutObject; real errors and region redirects. */
+  readonly s3: S3EmulatorApi;
   /** STS and IAM (GetCallerIdentity, GetRole, SimulatePrincipalPolicy): what `stevedore doctor` checks. */
   readonly identity: IdentityEmulatorApi;
   readonly faults: AwsFaultController;
@@ -698,4 +700,14 @@ export interface IdentityEmulatorApi {
   /** `invalid`: every STS/IAM call fails with InvalidClientTokenId, as with bad credentials. */
   setCredentials(mode: 'valid' | 'invalid'): void;
   readonly callerArn: string;
+}
+
+/** Test controls of the S3 emulation. @public */
+export interface S3EmulatorApi {
+  /** A bucket in `region` (default: the emulator's); requests signed for another region get a 301 redirect. */
+  createBucket(name: string, region?: string): void;
+  /** Stores an object (creating the bucket); returns its ETag. */
+  putObject(bucket: string, key: string, body: string | Buffer, contentType?: string): string;
+  /** GetObject on the key (every key with `*` or none) answers 403 AccessDenied. */
+  deny(bucket: string, key?: string): void;
 }
