@@ -2,11 +2,13 @@ import { type Clock, systemClock } from './clock.js';
 import { type ParsedConfig, parseWorkerConfig, type WorkerConfig } from './config.js';
 import { checkPlugins, createRootContainer, type PluginHost, wirePlugins } from './container.js';
 import { kernelErrorCodes, PluginError, StevedoreError } from './errors.js';
+import { type EventEmitter, nullEventEmitter } from './events/types.js';
+import { WebSocketEventEmitter } from './events/websocket-emitter.js';
 import type { Infrastructure, PreflightResult } from './extension-points.js';
 import { createLogger, type Logger, Redactor } from './logger.js';
 import type { AnyPlugin } from './plugin.js';
 import type { PrefectApi } from './prefect/api.js';
-import { createPrefectClient } from './prefect/client.js';
+import { createPrefectClient, defaultUserAgent } from './prefect/client.js';
 import { Worker } from './runtime/worker.js';
 import { FileTemplateSource } from './template-sources/file-source.js';
 import { createTemplateLoader } from './template-sources/loader.js';
@@ -30,6 +32,11 @@ export interface CreateKernelOptions {
   fetch?: typeof fetch;
   random?: () => number;
   onSubmission?: ConstructorParameters<typeof Worker>[0]['onSubmission'];
+  /**
+   * Replaces the Prefect events emitter. Default: the `/events/in` websocket emitter, or none when `prefectApi`
+   * is replaced (a fake API has no events socket).
+   */
+  events?: EventEmitter;
 }
 
 /** The result of one preflight check. @public */
@@ -48,6 +55,8 @@ export interface Kernel {
   readonly logger: Logger;
   readonly api: PrefectApi;
   readonly redactor: Redactor;
+  /** Sends Prefect events; also resolvable by plugins as `kernelTokens.events`. */
+  readonly events: EventEmitter;
   /** The infrastructure serving this pool's type. */
   infrastructure(): Infrastructure;
   /** Runs every plugin's preflight checks. */
@@ -88,11 +97,28 @@ export function createKernel(options: CreateKernelOptions): Kernel {
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
 
+  const events: EventEmitter =
+    options.events ??
+    (options.prefectApi
+      ? nullEventEmitter
+      : new WebSocketEventEmitter({
+          apiUrl: config.apiUrl,
+          apiKey: config.apiKey,
+          authString: config.authString,
+          cloudApiUrl: config.cloudApiUrl,
+          enabled: config.events,
+          bufferSize: config.eventsBufferSize,
+          userAgent: defaultUserAgent(),
+          logger: logger.child({ component: 'events' }),
+          ...(options.random ? { random: options.random } : {}),
+        }));
+
   const root = createRootContainer();
   root.register(kernelTokens.logger, { useValue: logger });
   root.register(kernelTokens.clock, { useValue: clock });
   root.register(kernelTokens.config, { useValue: config });
   root.register(kernelTokens.prefectApi, { useValue: api });
+  root.register(kernelTokens.events, { useValue: events });
   root.register(kernelTokens.templateSource, { useValue: new FileTemplateSource() });
   const host = wirePlugins(root, ordered, parsed.pluginConfigs, logger);
   root.register(kernelTokens.templateLoader, {
@@ -133,6 +159,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         processEnv: options.processEnv ?? {},
         random: options.random,
         onSubmission: options.onSubmission,
+        events,
       });
     }
     return worker;
@@ -163,6 +190,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
     logger,
     api,
     redactor,
+    events,
     infrastructure,
     worker: getWorker,
     preflight,
@@ -202,7 +230,12 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         }
         await w.run(signal);
       } finally {
-        await stopAll();
+        try {
+          await stopAll();
+        } finally {
+          // Last, so the worker's stopped event and the observers' last task events get a chance to go out.
+          await events.stop?.(Math.min(config.stopTimeoutSeconds, 10) * 1000);
+        }
       }
     },
   };
