@@ -61,7 +61,7 @@ describe('ecsLauncherPlugin', () => {
     expect(provided).toEqual([
       { kind: 'provide', token: ecsLauncherTokens.infrastructure, deps: ['logger', 'templates', 'clock'] },
       { kind: 'infrastructure', token: undefined, deps: ['ecs'] },
-      { kind: 'observer', token: undefined, deps: ['ecs', 'logger', 'clock'] },
+      { kind: 'observer', token: undefined, deps: ['ecs', 'logger', 'clock', 'events'] },
     ]);
     expect(iam).toEqual([[...ECS_LAUNCHER_IAM_ACTIONS]]);
   });

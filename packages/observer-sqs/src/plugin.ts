@@ -3,6 +3,7 @@ import { type EcsTaskContextSource, ecsLauncherTokens } from '@stevedore/ecs-lau
 import {
   type Clock,
   definePlugin,
+  type EventEmitter,
   kernelTokens,
   type Logger,
   type PreflightCheck,
@@ -81,6 +82,8 @@ export interface SqsObserverDeps {
   cluster?: string | undefined;
   /** Default: an SDK client for `queueRegion`, else the SDK's default chain. */
   sqs?: SQSClient;
+  /** Prefect events of task state changes (`kernelTokens.events`). */
+  events?: EventEmitter;
 }
 
 /** Builds the plugin's {@link SqsObserver} from its config section. @public */
@@ -100,6 +103,7 @@ export function createSqsObserver(
     waitTimeSeconds: c.waitTimeSeconds,
     logger: deps.logger,
     clock: deps.clock,
+    ...(deps.events ? { events: deps.events } : {}),
   });
 }
 
@@ -141,8 +145,9 @@ export const observerSqsPlugin = definePlugin<ObserverSqsConfig>({
         logger: kernelTokens.logger,
         clock: kernelTokens.clock,
         ecs: ecsLauncherTokens.infrastructure,
+        events: kernelTokens.events,
       },
-      create: ({ worker, logger, clock, ecs }, config) => {
+      create: ({ worker, logger, clock, ecs, events }, config) => {
         const cluster = ecs.defaultJobVariables?.().cluster;
         return createSqsObserver(config, {
           pool: worker.pool,
@@ -150,6 +155,7 @@ export const observerSqsPlugin = definePlugin<ObserverSqsConfig>({
           clock,
           tasks: ecs,
           cluster: typeof cluster === 'string' ? cluster : undefined,
+          events,
         });
       },
     });

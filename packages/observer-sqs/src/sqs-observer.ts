@@ -10,12 +10,14 @@ import {
 import {
   type EcsTaskContextSource,
   type EcsTaskDescription,
+  ecsTagMap,
+  ecsTaskEvent,
   FLOW_RUN_ID_TAG,
-  flowRunIdOf,
   toStateChange,
 } from '@stevedore/ecs-launcher';
 import {
   type Clock,
+  type EventEmitter,
   type InfrastructureStateChange,
   type Logger,
   nullLogger,
@@ -85,6 +87,11 @@ export interface SqsObserverOptions {
   maxBackoffMs?: number;
   /** Entries of the per-task caches (tags and highest versions; default 10,000). */
   cacheSize?: number;
+  /**
+   * Where each task state change also goes as a `prefect.ecs.task.<status>` Prefect event (`kernelTokens.events`), as
+   * prefect-aws's `replicate_ecs_event` does: for every task with a `prefect.io/flow-run-id` tag, tracked or not.
+   */
+  events?: EventEmitter;
 }
 
 /** The outcome of {@link SqsObserver.resolveQueue}. @public */
@@ -234,8 +241,9 @@ export class SqsObserver implements Observer {
   private readonly queueRecheckMs: number;
   private readonly failuresBeforeUnhealthy: number;
   private readonly maxBackoffMs: number;
-  /** Task ARN → flow run id from its tag, or `null` when it has none (or ECS no longer knows it). */
-  private readonly tags: LruMap<string, string | null>;
+  /** Task ARN → its tags, or `null` when it has no flow run id tag (or ECS no longer knows it). */
+  private readonly tags: LruMap<string, Record<string, string> | null>;
+  private readonly events: EventEmitter | undefined;
   /** Task ARN → highest ECS `version` reported. */
   private readonly versions: LruMap<string, number>;
   /** The last health reported in the current run, to report changes only. */
@@ -260,6 +268,7 @@ export class SqsObserver implements Observer {
     const cacheSize = options.cacheSize ?? 10_000;
     this.tags = new LruMap(cacheSize);
     this.versions = new LruMap(cacheSize);
+    this.events = options.events;
   }
 
   /** The queue names tried, in order. */
@@ -503,12 +512,15 @@ export class SqsObserver implements Observer {
       const tracked = indexTracked(sink.tracked());
       const matched = new Map<PendingEvent, TrackedInfrastructure>();
       const lookups: PendingEvent[] = [];
+      // EventBridge events carry no tags: Prefect events need them for every task (their related resources).
+      const wantsTags = this.events?.enabled === true;
       for (const pending of events) {
         const { detail } = pending.event;
         if (this.isStale(detail)) continue; // decided below, after the earlier events of the batch
         const item = tracked.byTaskArn.get(detail.taskArn) ?? tracked.byTaskId.get(taskIdOf(detail.taskArn));
         if (item) matched.set(pending, item);
-        else if (tracked.size > 0 && !this.tags.has(detail.taskArn)) lookups.push(pending);
+        const needed = wantsTags || (!item && tracked.size > 0);
+        if (needed && !this.tags.has(detail.taskArn)) lookups.push(pending);
       }
       const failedLookups = await this.lookupTags(lookups, signal);
       for (const pending of events) {
@@ -547,6 +559,7 @@ export class SqsObserver implements Observer {
       this.logger.debug('Ignoring an ECS task event already superseded (duplicate or out of order).', meta);
       return 'ack';
     }
+    if (item || !failedLookups.has(detail.taskArn)) this.emitTaskEvent(pending.event);
     try {
       let change: InfrastructureStateChange;
       if (item) {
@@ -556,7 +569,7 @@ export class SqsObserver implements Observer {
         });
       } else {
         if (failedLookups.has(detail.taskArn)) return 'retry';
-        const flowRunId = this.tags.get(detail.taskArn);
+        const flowRunId = this.tags.get(detail.taskArn)?.[FLOW_RUN_ID_TAG];
         if (!flowRunId || !tracked.flowRunIds.has(flowRunId)) {
           // Not a task of a run this worker tracks: another pool's, another worker's, or not Prefect's at all.
           this.logger.debug('Ignoring an ECS task event for a task this worker does not track.', meta);
@@ -586,6 +599,16 @@ export class SqsObserver implements Observer {
       );
       return 'retry';
     }
+  }
+
+  /** The event's `prefect.ecs.task.<status>` Prefect event, when its task's tags are known and name a flow run. */
+  private emitTaskEvent(event: EcsTaskStateChangeEvent): void {
+    if (!this.events?.enabled) return;
+    const tags = this.tags.get(event.detail.taskArn);
+    if (!tags) return;
+    const time = event.time && !Number.isNaN(Date.parse(event.time)) ? event.time : undefined;
+    const prefectEvent = ecsTaskEvent(event.detail, { tags, occurred: time, now: this.clock.now() });
+    if (prefectEvent) this.events.emit(prefectEvent);
   }
 
   private containerName(identifier: string): string | undefined {
@@ -651,7 +674,8 @@ export class SqsObserver implements Observer {
       for (const task of out.tasks ?? []) {
         if (!task.taskArn) continue;
         answered.add(task.taskArn);
-        this.tags.set(task.taskArn, flowRunIdOf(task) ?? null);
+        const tags = ecsTagMap(task);
+        this.tags.set(task.taskArn, tags[FLOW_RUN_ID_TAG] ? tags : null);
       }
       for (const failure of out.failures ?? []) {
         if (!failure.arn) continue;
