@@ -52,6 +52,8 @@ export {
 export {
   type BlockDocumentJson,
   type DeploymentJson,
+  type EventsStream,
+  type EventsStreamStats,
   type FaultController,
   type FaultHandle,
   type FaultRequestInfo,
@@ -66,6 +68,7 @@ export {
   type PrefectEmulator,
   type PrefectEmulatorOptions,
   type PrefectMode,
+  type ReceivedEventJson,
   type RecordedRequest,
   type SchemaIssue,
   type SeedBlockDocumentInput,
