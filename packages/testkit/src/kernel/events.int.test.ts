@@ -38,6 +38,19 @@ function emitter(
   return { e, logger };
 }
 
+/** The real kernel with the fake ECS infrastructure, running in the background against `prefect`. */
+function startWorker(prefect: PrefectEmulator, config: Record<string, unknown> = {}) {
+  const kernel = createTestKernel({
+    plugins: [fakeInfrastructurePlugin(createFakeInfrastructure({ type: 'ecs' }))],
+    apiUrl: prefect.url,
+    pool: 'ecs-pool',
+    config,
+  });
+  const handle = kernel.start();
+  cleanups.push(() => handle.stop());
+  return { kernel, handle };
+}
+
 let n = 0;
 function event(name = 'test.happened'): PrefectEvent {
   n += 1;
@@ -53,15 +66,7 @@ function event(name = 'test.happened'): PrefectEvent {
 describe('the worker events, end to end (Prefect 3 emulator)', () => {
   it('emits started, submitted-flow-run, executed-flow-run and stopped with the resources of spec §1.12, in order', async () => {
     const prefect = await emulator();
-    const fake = createFakeInfrastructure({ type: 'ecs' });
-    const kernel = createTestKernel({
-      plugins: [fakeInfrastructurePlugin(fake)],
-      apiUrl: prefect.url,
-      pool: 'ecs-pool',
-      config: { name: 'My ECS Worker' },
-    });
-    const handle = kernel.start();
-    cleanups.push(() => handle.stop());
+    const { kernel, handle } = startWorker(prefect, { name: 'My ECS Worker' });
     await waitFor(() => prefect.getWorkPool('ecs-pool'), 5000, 'the pool');
     const flow = prefect.seedFlow({ name: 'etl', tags: ['flow-tag'] });
     const deployment = prefect.seedDeployment({
@@ -137,14 +142,7 @@ describe('the worker events, end to end (Prefect 3 emulator)', () => {
 
   it('Prefect 2 mode: the endpoint does not exist; nothing is emitted, one info line, the worker works as before', async () => {
     const prefect = await emulator({ mode: '2' });
-    const fake = createFakeInfrastructure({ type: 'ecs' });
-    const kernel = createTestKernel({
-      plugins: [fakeInfrastructurePlugin(fake)],
-      apiUrl: prefect.url,
-      pool: 'ecs-pool',
-    });
-    const handle = kernel.start();
-    cleanups.push(() => handle.stop());
+    const { kernel, handle } = startWorker(prefect);
     await waitFor(() => prefect.getWorkPool('ecs-pool'), 5000, 'the pool');
     const flow = prefect.seedFlow({ name: 'etl' });
     const deployment = prefect.seedDeployment({
@@ -169,15 +167,7 @@ describe('the worker events, end to end (Prefect 3 emulator)', () => {
 
   it('STEVEDORE_EVENTS off: no connection at all', async () => {
     const prefect = await emulator();
-    const fake = createFakeInfrastructure({ type: 'ecs' });
-    const kernel = createTestKernel({
-      plugins: [fakeInfrastructurePlugin(fake)],
-      apiUrl: prefect.url,
-      pool: 'ecs-pool',
-      config: { events: false },
-    });
-    const handle = kernel.start();
-    cleanups.push(() => handle.stop());
+    const { kernel, handle } = startWorker(prefect, { events: false });
     await waitFor(() => kernel.records.find((r) => /started!/.test(r.message)), 5000, 'the start');
     await handle.stop();
     expect(kernel.events.stats().state).toBe('off');
