@@ -234,6 +234,24 @@ describe('the events emitter against the emulator', () => {
     expect(JSON.stringify(bad.logger.records)).not.toContain('admin:wrong');
   });
 
+  it('Prefect Cloud: the API key goes in the upgrade’s Authorization header; a refusal is not taken for Prefect 2', async () => {
+    const prefect = await emulator({ apiKey: 'pnu_cloud_key' });
+    const cloudApiUrl = prefect.url; // the emulator plays Cloud: its URL is under PREFECT_CLOUD_API_URL
+    const { e } = emitter(prefect, { apiKey: 'pnu_cloud_key', cloudApiUrl });
+    e.emit(event());
+    await waitFor(() => e.stats().delivered === 1, 5000, 'the event');
+    const upgrade = prefect.requests.find((r) => r.method === 'WEBSOCKET');
+    expect(upgrade?.headers.authorization).toBe('bearer pnu_cloud_key');
+    expect(upgrade?.headers['sec-websocket-protocol']).toBeUndefined();
+
+    const wrong = emitter(prefect, { apiKey: 'pnu_wrong', cloudApiUrl });
+    wrong.e.emit(event());
+    await waitFor(() => wrong.e.stats().state === 'backoff', 5000, 'the refusal');
+    expect(wrong.e.enabled).toBe(true);
+    expect(prefect.events.list()).toHaveLength(1);
+    expect(JSON.stringify(wrong.logger.records)).not.toContain('pnu_wrong');
+  });
+
   it('reports an event that breaks the Event schema', async () => {
     const prefect = await emulator();
     const { e } = emitter(prefect);
