@@ -53,7 +53,8 @@ export type ObserverSqsConfig = z.output<typeof ObserverSqsConfigSchema>;
  * The IAM actions the observer calls at run time, exactly (printed by `stevedore iam-policy`):
  * `sqs:GetQueueUrl` (queue resolution), `sqs:ReceiveMessage`, `sqs:DeleteMessage` (DeleteMessageBatch is authorized
  * as it), `sqs:ChangeMessageVisibility` (ChangeMessageVisibilityBatch likewise) and `ecs:DescribeTasks` (tags of
- * tasks not matched by identifier). `stevedore events deploy|status|delete` need others:
+ * tasks not matched by identifier, and of every task while Prefect events are on). `stevedore events
+ * deploy|status|delete` need others:
  * `EVENTS_DEPLOY_IAM_ACTIONS`.
  * @public
  */

@@ -464,6 +464,24 @@ describe('SqsObserver messages', () => {
     expect(sink.changes.map((c) => c.status)).toEqual(['running', 'stopped']);
   });
 
+  it('with events on: a task this process launched uses its launch tags, no DescribeTasks', async () => {
+    const emitted: PrefectEvent[] = [];
+    const events: EventEmitter = { ...nullEventEmitter, enabled: true, emit: (e) => emitted.push(e) };
+    const launchTags = { 'prefect.io/flow-run-id': 'run-1', 'prefect.io/flow-run-name': 'otter' };
+    const { o } = observer({ events, tasks: { taskContext: () => ({ ecs, tags: launchTags }) } });
+    const sink = new RecordingSink();
+    sink.items.push(trackedByName(1));
+    await o.handleMessages(sink, QUEUE_URL, [msg(eventBody(1, 'RUNNING', 3))], signal());
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
+    expect(emitted.map((e) => e.related?.[0])).toEqual([
+      {
+        'prefect.resource.id': 'prefect.flow-run.run-1',
+        'prefect.resource.role': 'flow-run',
+        'prefect.resource.name': 'otter',
+      },
+    ]);
+  });
+
   it('with events off: no tag lookup for tracked tasks', async () => {
     const events: EventEmitter = { ...nullEventEmitter, emit: () => expect.unreachable() };
     const { o } = observer({ events });

@@ -520,7 +520,11 @@ export class SqsObserver implements Observer {
         const item = tracked.byTaskArn.get(detail.taskArn) ?? tracked.byTaskId.get(taskIdOf(detail.taskArn));
         if (item) matched.set(pending, item);
         const needed = wantsTags || (!item && tracked.size > 0);
-        if (needed && !this.tags.has(detail.taskArn)) lookups.push(pending);
+        if (!needed || this.tags.has(detail.taskArn)) continue;
+        // A task this process launched: its tags are known without asking ECS.
+        const known = item ? this.launchTags(item.identifier) : undefined;
+        if (known) this.tags.set(detail.taskArn, known[FLOW_RUN_ID_TAG] ? known : null);
+        else lookups.push(pending);
       }
       const failedLookups = await this.lookupTags(lookups, signal);
       for (const pending of events) {
@@ -611,6 +615,14 @@ export class SqsObserver implements Observer {
     if (prefectEvent) this.events.emit(prefectEvent);
   }
 
+  private launchTags(identifier: string): Record<string, string> | undefined {
+    try {
+      return this.tasks.taskContext(identifier).tags;
+    } catch {
+      return undefined;
+    }
+  }
+
   private containerName(identifier: string): string | undefined {
     try {
       return this.tasks.taskContext(identifier).containerName;
@@ -620,9 +632,10 @@ export class SqsObserver implements Observer {
   }
 
   /**
-   * Reads the `prefect.io/flow-run-id` tag of tasks not matched by identifier: `DescribeTasks` with
-   * `include: ['TAGS']`, one call per client and cluster for the whole batch, and caches the answer — a task
-   * without the tag, or one ECS no longer knows, is cached as `null` so it is never described twice.
+   * Reads the tags of tasks not matched by identifier (their `prefect.io/flow-run-id` tag), and of every task while
+   * Prefect events are on (their related resources): `DescribeTasks` with `include: ['TAGS']`, one call per client
+   * and cluster for the whole batch, and caches the answer — a task without the flow-run tag, or one ECS no longer
+   * knows, is cached as `null` so it is never described twice.
    * @returns the task ARNs whose lookup failed (their messages are retried; nothing is cached for them).
    */
   private async lookupTags(events: readonly PendingEvent[], signal: AbortSignal): Promise<Set<string>> {
