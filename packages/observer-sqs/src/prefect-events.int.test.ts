@@ -15,25 +15,12 @@ import {
   type ReceivedEventJson,
   startAwsEmulator,
   startPrefectEmulator,
+  waitFor,
 } from '@stevedore/testkit';
 import { RecordingSink } from '@stevedore/testkit/conformance';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deployEventsInfrastructure } from './deploy.js';
 import { observerSqsPlugin } from './plugin.js';
-
-async function waitFor<T>(
-  check: () => T | Promise<T>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const POOL = 'ecs-pool';
 const ENV_KEYS = [

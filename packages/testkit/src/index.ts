@@ -49,6 +49,7 @@ export {
   fakeBaseJobTemplate,
   fakeInfrastructurePlugin,
 } from './fakes/fake-infrastructure.js';
+export { waitFor } from './kernel/helpers.js';
 export {
   type BlockDocumentJson,
   type DeploymentJson,
