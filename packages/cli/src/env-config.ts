@@ -36,6 +36,8 @@ export const ENV_KEYS: ReadonlyArray<{ env: string; key: string; kind: Kind }> =
   { env: 'STEVEDORE_MAX_RUNTIME_SECONDS', key: 'maxRuntimeSeconds', kind: 'number' },
   { env: 'STEVEDORE_STOP_TIMEOUT_SECONDS', key: 'stopTimeoutSeconds', kind: 'number' },
   { env: 'STEVEDORE_LOG_LEVEL', key: 'logLevel', kind: 'string' },
+  { env: 'STEVEDORE_EVENTS', key: 'events', kind: 'boolean' },
+  { env: 'STEVEDORE_EVENTS_BUFFER_SIZE', key: 'eventsBufferSize', kind: 'int' },
 ];
 
 /**

@@ -250,7 +250,11 @@ describe('tasks launched by this process', () => {
       credentials: { accessKeyId: 'AKIA1', secretAccessKey: 's' },
     };
     const launchClient = built[0];
-    expect(infra.taskContext(identifier)).toEqual({ ecs: launchClient, containerName: 'flow' });
+    expect(infra.taskContext(identifier)).toEqual({
+      ecs: launchClient,
+      containerName: 'flow',
+      tags: { 'prefect.io/flow-run-id': 'run-1' }, // the RunTask request's tags
+    });
     // Not launched here: the region of the cluster (or else task) ARN with default credentials; no ARN at all:
     // the default client.
     infra.taskContext(`arn:aws:ecs:eu-west-1:${ACCOUNT}:cluster/x::${TASK_ARN}`);

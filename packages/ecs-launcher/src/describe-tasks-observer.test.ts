@@ -100,6 +100,7 @@ describe('DescribeTasksObserver', () => {
     expect(otherMock.commandCalls(DescribeTasksCommand)[0]?.args[0].input).toEqual({
       cluster: CLUSTER_A,
       tasks: [taskArn(CLUSTER_A, 9)],
+      include: ['TAGS'],
     });
     expect(sink.changes.map((c) => [c.identifier, c.status, c.pendingMessage])).toEqual(
       expect.arrayContaining([

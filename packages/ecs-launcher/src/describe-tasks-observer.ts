@@ -1,6 +1,7 @@
 import { DescribeTasksCommand, type ECSClient, type Failure, type Task } from '@aws-sdk/client-ecs';
 import {
   type Clock,
+  type EventEmitter,
   type InfrastructureStateChange,
   type Logger,
   nullLogger,
@@ -11,6 +12,7 @@ import {
 } from '@stevedore/kernel';
 import { type EcsTaskContextSource, parseEcsIdentifier } from './ecs-infrastructure.js';
 import { awsErrorInfo } from './errors.js';
+import { ecsTagMap, ecsTaskEvent } from './task-events.js';
 import { toStateChange } from './task-state.js';
 
 /** Most tasks one DescribeTasks call accepts. @public */
@@ -34,6 +36,8 @@ export interface DescribeTasksObserverOptions {
    * RunTask, DescribeTasks can briefly miss a task it just started (eventual consistency).
    */
   missingPollsBeforeStopped?: number;
+  /** Where each task state change also goes as a `prefect.ecs.task.<status>` Prefect event (`kernelTokens.events`). */
+  events?: EventEmitter;
 }
 
 /** What the observer remembers per identifier between polls. */
@@ -84,6 +88,7 @@ export class DescribeTasksObserver implements Observer {
   private readonly minPollIntervalMs: number;
   private readonly missingThreshold: number;
   private readonly invalid = new Set<string>();
+  private readonly events: EventEmitter | undefined;
 
   constructor(
     private readonly tasks: EcsTaskContextSource,
@@ -93,6 +98,7 @@ export class DescribeTasksObserver implements Observer {
     this.clock = options.clock ?? systemClock;
     this.minPollIntervalMs = options.minPollIntervalMs ?? 0;
     this.missingThreshold = Math.max(1, options.missingPollsBeforeStopped ?? 2);
+    this.events = options.events;
   }
 
   /** Polls until `signal` aborts, then resolves. Never rejects. */
@@ -164,7 +170,8 @@ export class DescribeTasksObserver implements Observer {
       calls.map(async ({ batch, arns }) => {
         try {
           const out = await batch.ecs.send(
-            new DescribeTasksCommand({ cluster: batch.cluster, tasks: arns }),
+            // TAGS: the `prefect.io/*` tags name the related resources of the task's Prefect events.
+            new DescribeTasksCommand({ cluster: batch.cluster, tasks: arns, include: ['TAGS'] }),
             {
               abortSignal: signal,
             },
@@ -254,12 +261,22 @@ export class DescribeTasksObserver implements Observer {
       seen.missing = 0;
       this.seen.set(identifier, seen);
       if (seen.lastStatus === task.lastStatus && seen.version === task.version) continue;
+      const statusChanged = seen.lastStatus !== task.lastStatus;
       seen.lastStatus = task.lastStatus;
       seen.version = task.version;
       this.report(
         sink,
-        toStateChange(task, { identifier, containerName: batch.containerNames.get(identifier) }),
+        // The tags are read for the Prefect event; the change stays what the SQS observer reports for the same state
+        // (EventBridge events carry no tags): tracked tasks are matched by identifier.
+        toStateChange(
+          { ...task, tags: undefined },
+          { identifier, containerName: batch.containerNames.get(identifier) },
+        ),
       );
+      if (statusChanged && this.events?.enabled) {
+        const event = ecsTaskEvent(task, { tags: ecsTagMap(task), now: this.clock.now() });
+        if (event) this.events.emit(event);
+      }
     }
 
     for (const failure of failures) {

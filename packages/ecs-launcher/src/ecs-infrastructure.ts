@@ -46,6 +46,7 @@ import {
   validateTaskDefinition,
 } from './task-definition.js';
 import { describeExistingTaskDefinition, TaskDefinitionRegistry } from './task-definition-registry.js';
+import { ecsTagMap } from './task-events.js';
 import {
   applyWorkerTemplates,
   WorkerTemplateCache,
@@ -90,6 +91,8 @@ export interface EcsInfrastructureOptions {
 export interface EcsTaskContext {
   ecs: ECSClient;
   containerName?: string | undefined;
+  /** The tags it was launched with, when this process launched it (spares observers a DescribeTasks for them). */
+  tags?: Record<string, string> | undefined;
 }
 
 /** Anything that can give the {@link EcsTaskContext} of an identifier ({@link EcsInfrastructure} does). @public */
@@ -102,6 +105,7 @@ interface LaunchedTask {
   settings: AwsClientSettings;
   containerName: string;
   taskDefinitionArn: string;
+  tags: Record<string, string>;
   /** Registered for this run with `auto_deregister_task_definition`: deregister once no tracked run uses it. */
   autoDeregister?: boolean;
   /** The kernel no longer tracks it. */
@@ -232,7 +236,12 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
    */
   taskContext(identifier: string): EcsTaskContext {
     const launched = this.launched.get(identifier);
-    if (launched) return { ecs: this.clients.ecs(launched.settings), containerName: launched.containerName };
+    if (launched)
+      return {
+        ecs: this.clients.ecs(launched.settings),
+        containerName: launched.containerName,
+        tags: launched.tags,
+      };
     const { cluster, taskArn } = parseEcsIdentifier(identifier);
     const region = parseEcsArn(cluster).region ?? parseEcsArn(taskArn).region;
     return { ecs: this.clients.ecs(region ? { region } : {}) };
@@ -467,6 +476,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       settings,
       containerName: orchestrationContainerName(config),
       taskDefinitionArn,
+      tags: ecsTagMap(request),
       autoDeregister: config.auto_deregister_task_definition === true,
     });
     return { identifier };

@@ -104,7 +104,9 @@ export {
   TaskDefinitionRegistry,
   type TaskDefinitionRegistryOptions,
 } from './task-definition-registry.js';
+export { type EcsTaskEventOptions, ecsTagMap, ecsTaskEvent, ecsTaskEventId } from './task-events.js';
 export {
+  changedAt,
   diagnoseEcsTask,
   type EcsContainerDescription,
   type EcsTaskDescription,

@@ -65,7 +65,7 @@ describe('ecsLauncherPlugin', () => {
         deps: ['logger', 'templates', 'clock', 'metrics'],
       },
       { kind: 'infrastructure', token: undefined, deps: ['ecs'] },
-      { kind: 'observer', token: undefined, deps: ['ecs', 'logger', 'clock'] },
+      { kind: 'observer', token: undefined, deps: ['ecs', 'logger', 'clock', 'events'] },
     ]);
     expect(iam).toEqual([[...ECS_LAUNCHER_IAM_ACTIONS]]);
   });

@@ -200,12 +200,18 @@ export const ecsLauncherPlugin = definePlugin<EcsLauncherConfig>({
       create: ({ ecs }) => ecs,
     });
     r.provideObserver({
-      deps: { ecs: ecsLauncherTokens.infrastructure, logger: kernelTokens.logger, clock: kernelTokens.clock },
-      create: ({ ecs, logger, clock }, config) => {
+      deps: {
+        ecs: ecsLauncherTokens.infrastructure,
+        logger: kernelTokens.logger,
+        clock: kernelTokens.clock,
+        events: kernelTokens.events,
+      },
+      create: ({ ecs, logger, clock, events }, config) => {
         const pollSeconds = config?.observer?.pollSeconds;
         return new DescribeTasksObserver(ecs, {
           logger: logger.child({ component: 'ecs-describe-tasks' }),
           clock,
+          events,
           ...(pollSeconds !== undefined ? { minPollIntervalMs: pollSeconds * 1000 } : {}),
         });
       },

@@ -86,8 +86,8 @@ function iso(value: Date | string | undefined): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
-/** The timestamp that goes with `lastStatus`. */
-function changedAt(task: EcsTaskDescription): string | undefined {
+/** The timestamp that goes with `lastStatus` (ISO-8601), when the description has it. @public */
+export function changedAt(task: EcsTaskDescription): string | undefined {
   switch (task.lastStatus) {
     case 'PROVISIONING':
       return iso(task.createdAt);

@@ -84,6 +84,13 @@ export const WorkerConfigSchema = z.strictObject({
   maxRetries: z.number().int().nonnegative().default(5),
   stopTimeoutSeconds: z.number().positive().default(30),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * Send Prefect events (worker and ECS task events) over the `/events/in` websocket, as Prefect's worker does.
+   * `STEVEDORE_EVENTS=false` switches them off.
+   */
+  events: z.boolean().default(true),
+  /** Most events held in memory while the events socket is down; when full, the oldest are dropped and counted. */
+  eventsBufferSize: z.number().int().positive().default(10_000),
   plugins: z.record(z.string(), z.unknown()).default({}),
 });
 

@@ -29,6 +29,20 @@ export {
   type StevedoreErrorOptions,
   TemplateNotFoundError,
 } from './errors.js';
+export { deterministicEventId, slugify } from './events/ids.js';
+export {
+  type EventEmitter,
+  type EventEmitterState,
+  type EventEmitterStats,
+  nullEventEmitter,
+  type PrefectEvent,
+} from './events/types.js';
+export {
+  eventsInSocketUrl,
+  WebSocketEventEmitter,
+  type WebSocketEventEmitterOptions,
+} from './events/websocket-emitter.js';
+export { flowRunRelatedResources, workerResource } from './events/worker-events.js';
 export type {
   FlowRunJob,
   Infrastructure,

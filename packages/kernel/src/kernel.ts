@@ -2,12 +2,14 @@ import { type Clock, systemClock } from './clock.js';
 import { type ParsedConfig, parseWorkerConfig, type WorkerConfig } from './config.js';
 import { checkPlugins, createRootContainer, type PluginHost, wirePlugins } from './container.js';
 import { kernelErrorCodes, PluginError, StevedoreError } from './errors.js';
+import { type EventEmitter, nullEventEmitter } from './events/types.js';
+import { WebSocketEventEmitter } from './events/websocket-emitter.js';
 import type { Infrastructure, PreflightResult } from './extension-points.js';
 import { createLogger, type Logger, type LogSink, Redactor } from './logger.js';
 import { type Metrics, MetricsRegistry } from './metrics.js';
 import type { AnyPlugin } from './plugin.js';
 import type { PrefectApi } from './prefect/api.js';
-import { createPrefectClient } from './prefect/client.js';
+import { createPrefectClient, defaultUserAgent } from './prefect/client.js';
 import { Worker } from './runtime/worker.js';
 import { FileTemplateSource } from './template-sources/file-source.js';
 import { createTemplateLoader } from './template-sources/loader.js';
@@ -35,6 +37,11 @@ export interface CreateKernelOptions {
   logSink?: LogSink;
   /** The metrics registry (default: a new one, served at `/metrics` with `withHealthcheck`). */
   metrics?: Metrics;
+  /**
+   * Replaces the Prefect events emitter. Default: the `/events/in` websocket emitter, or none when `prefectApi`
+   * is replaced (a fake API has no events socket).
+   */
+  events?: EventEmitter;
 }
 
 /** The result of one preflight check. @public */
@@ -55,6 +62,8 @@ export interface Kernel {
   readonly redactor: Redactor;
   /** The registry served at `/metrics`. */
   readonly metrics: Metrics;
+  /** Sends Prefect events; also resolvable by plugins as `kernelTokens.events`. */
+  readonly events: EventEmitter;
   /** The infrastructure serving this pool's type. */
   infrastructure(): Infrastructure;
   /** Runs every plugin's preflight checks. */
@@ -97,6 +106,22 @@ export function createKernel(options: CreateKernelOptions): Kernel {
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
 
+  const events: EventEmitter =
+    options.events ??
+    (options.prefectApi
+      ? nullEventEmitter
+      : new WebSocketEventEmitter({
+          apiUrl: config.apiUrl,
+          apiKey: config.apiKey,
+          authString: config.authString,
+          cloudApiUrl: config.cloudApiUrl,
+          enabled: config.events,
+          bufferSize: config.eventsBufferSize,
+          userAgent: defaultUserAgent(),
+          logger: logger.child({ component: 'events' }),
+          ...(options.random ? { random: options.random } : {}),
+        }));
+
   const root = createRootContainer();
   root.register(kernelTokens.logger, { useValue: logger });
   root.register(kernelTokens.clock, { useValue: clock });
@@ -104,6 +129,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
   root.register(kernelTokens.prefectApi, { useValue: api });
   const metrics = options.metrics ?? new MetricsRegistry();
   root.register(kernelTokens.metrics, { useValue: metrics });
+  root.register(kernelTokens.events, { useValue: events });
   root.register(kernelTokens.templateSource, { useValue: new FileTemplateSource() });
   const host = wirePlugins(root, ordered, parsed.pluginConfigs, logger);
   root.register(kernelTokens.templateLoader, {
@@ -145,6 +171,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         random: options.random,
         onSubmission: options.onSubmission,
         metrics,
+        events,
       });
     }
     return worker;
@@ -176,6 +203,7 @@ export function createKernel(options: CreateKernelOptions): Kernel {
     api,
     redactor,
     metrics,
+    events,
     infrastructure,
     worker: getWorker,
     preflight,
@@ -215,7 +243,12 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         }
         await w.run(signal);
       } finally {
-        await stopAll();
+        try {
+          await stopAll();
+        } finally {
+          // Last, so the worker's stopped event and the observers' last task events get a chance to go out.
+          await events.stop?.(Math.min(config.stopTimeoutSeconds, 10) * 1000);
+        }
       }
     },
   };

@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import type { WorkerConfig } from './config.js';
+import type { EventEmitter } from './events/types.js';
 import type { Infrastructure, Observer, PreflightCheck, TemplateSource } from './extension-points.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -32,6 +33,8 @@ export const kernelTokens = Object.freeze({
   clock: token<Clock>('kernel.clock'),
   config: token<WorkerConfig>('kernel.config'),
   prefectApi: token<PrefectApi>('kernel.prefectApi'),
+  /** Sends Prefect events (`emit` never blocks); `enabled` is false when events are off or unsupported. */
+  events: token<EventEmitter>('kernel.events'),
   templateLoader: token<TemplateLoader>('kernel.templateLoader'),
   /** The Prometheus registry served at `GET /metrics`; plugins add their series. */
   metrics: token<Metrics>('kernel.metrics'),

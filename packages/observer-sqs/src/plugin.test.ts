@@ -68,7 +68,11 @@ describe('observerSqsPlugin', () => {
     };
     observerSqsPlugin.register(registrar);
     expect(provided).toEqual([
-      { kind: 'provide', token: observerSqsTokens.observer, deps: ['worker', 'logger', 'clock', 'ecs'] },
+      {
+        kind: 'provide',
+        token: observerSqsTokens.observer,
+        deps: ['worker', 'logger', 'clock', 'ecs', 'events'],
+      },
       { kind: 'observer', token: undefined, deps: ['observer'] },
       { kind: 'preflight', token: undefined, deps: ['observer'] },
     ]);

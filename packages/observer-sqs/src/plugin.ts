@@ -3,6 +3,7 @@ import { type EcsTaskContextSource, ecsLauncherTokens } from '@stevedore/ecs-lau
 import {
   type Clock,
   definePlugin,
+  type EventEmitter,
   kernelTokens,
   type Logger,
   type PreflightCheck,
@@ -63,7 +64,8 @@ export type ObserverSqsConfig = z.output<typeof ObserverSqsConfigSchema>;
  * The IAM actions the observer calls at run time, exactly (printed by `stevedore iam-policy`):
  * `sqs:GetQueueUrl` (queue resolution), `sqs:ReceiveMessage`, `sqs:DeleteMessage` (DeleteMessageBatch is authorized
  * as it), `sqs:ChangeMessageVisibility` (ChangeMessageVisibilityBatch likewise) and `ecs:DescribeTasks` (tags of
- * tasks not matched by identifier). `stevedore events deploy|status|delete` need others:
+ * tasks not matched by identifier, and of every task while Prefect events are on). `stevedore events
+ * deploy|status|delete` need others:
  * `EVENTS_DEPLOY_IAM_ACTIONS`.
  * @public
  */
@@ -92,6 +94,8 @@ export interface SqsObserverDeps {
   cluster?: string | undefined;
   /** Default: an SDK client for `queueRegion`, else the SDK's default chain. */
   sqs?: SQSClient;
+  /** Prefect events of task state changes (`kernelTokens.events`). */
+  events?: EventEmitter;
 }
 
 /** Builds the plugin's {@link SqsObserver} from its config section. @public */
@@ -112,6 +116,7 @@ export function createSqsObserver(
     visibilityTimeoutSeconds: c.visibilityTimeoutSeconds,
     logger: deps.logger,
     clock: deps.clock,
+    ...(deps.events ? { events: deps.events } : {}),
   });
 }
 
@@ -153,8 +158,9 @@ export const observerSqsPlugin = definePlugin<ObserverSqsConfig>({
         logger: kernelTokens.logger,
         clock: kernelTokens.clock,
         ecs: ecsLauncherTokens.infrastructure,
+        events: kernelTokens.events,
       },
-      create: ({ worker, logger, clock, ecs }, config) => {
+      create: ({ worker, logger, clock, ecs, events }, config) => {
         const cluster = ecs.defaultJobVariables?.().cluster;
         return createSqsObserver(config, {
           pool: worker.pool,
@@ -162,6 +168,7 @@ export const observerSqsPlugin = definePlugin<ObserverSqsConfig>({
           clock,
           tasks: ecs,
           cluster: typeof cluster === 'string' ? cluster : undefined,
+          events,
         });
       },
     });

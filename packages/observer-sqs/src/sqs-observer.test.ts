@@ -10,8 +10,20 @@ import {
   SQSClient,
   SQSServiceException,
 } from '@aws-sdk/client-sqs';
-import { DescribeTasksObserver, type EcsTaskContextSource, toStateChange } from '@stevedore/ecs-launcher';
-import { type Clock, createMemoryLogger, type TrackedInfrastructure } from '@stevedore/kernel';
+import {
+  DescribeTasksObserver,
+  type EcsTaskContextSource,
+  ecsTaskEventId,
+  toStateChange,
+} from '@stevedore/ecs-launcher';
+import {
+  type Clock,
+  createMemoryLogger,
+  type EventEmitter,
+  nullEventEmitter,
+  type PrefectEvent,
+  type TrackedInfrastructure,
+} from '@stevedore/kernel';
 import { RecordingSink } from '@stevedore/testkit/conformance';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -411,6 +423,73 @@ describe('SqsObserver messages', () => {
       ['run-7', 'pending'],
       ['run-7', 'running'],
     ]);
+  });
+
+  it('with events on: emits prefect.ecs.task.<status> for every flow-run task, tracked or not, tags looked up once', async () => {
+    const emitted: PrefectEvent[] = [];
+    const events: EventEmitter = { ...nullEventEmitter, enabled: true, emit: (e) => emitted.push(e) };
+    const { o } = observer({ events });
+    const sink = new RecordingSink();
+    sink.items.push(trackedByName(1)); // matched by identifier: no tag lookup needed to report, one for the event
+    ecsMock.on(DescribeTasksCommand).callsFake((input: { tasks?: string[] }) => ({
+      tasks: (input.tasks ?? []).map((arn) => ({
+        taskArn: arn,
+        tags:
+          arn === taskArn(3)
+            ? [{ key: 'team', value: 'x' }]
+            : [
+                { key: 'prefect.io/flow-run-id', value: arn === taskArn(1) ? 'run-1' : 'run-2' },
+                { key: 'prefect.io/worker-name', value: 'w' },
+              ],
+      })),
+      failures: [],
+    }));
+    await o.handleMessages(
+      sink,
+      QUEUE_URL,
+      [msg(eventBody(1, 'RUNNING', 3)), msg(eventBody(2, 'RUNNING', 3)), msg(eventBody(3, 'RUNNING', 3))],
+      signal(),
+    );
+    await o.handleMessages(sink, QUEUE_URL, [msg(eventBody(1, 'STOPPED', 5))], signal());
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(1);
+    expect(
+      emitted.map((e) => [e.event, e.resource['ecs.taskArn'], e.related?.[0]?.['prefect.resource.id']]),
+    ).toEqual([
+      ['prefect.ecs.task.running', taskArn(1), 'prefect.flow-run.run-1'],
+      ['prefect.ecs.task.running', taskArn(2), 'prefect.flow-run.run-2'], // another worker's run: still replicated
+      ['prefect.ecs.task.stopped', taskArn(1), 'prefect.flow-run.run-1'],
+    ]);
+    expect(emitted[0]?.id).toBe(ecsTaskEventId(taskArn(1), 'RUNNING'));
+    expect(emitted[0]?.occurred).toBe(SAMPLE.time);
+    expect(sink.changes.map((c) => c.status)).toEqual(['running', 'stopped']);
+  });
+
+  it('with events on: a task this process launched uses its launch tags, no DescribeTasks', async () => {
+    const emitted: PrefectEvent[] = [];
+    const events: EventEmitter = { ...nullEventEmitter, enabled: true, emit: (e) => emitted.push(e) };
+    const launchTags = { 'prefect.io/flow-run-id': 'run-1', 'prefect.io/flow-run-name': 'otter' };
+    const { o } = observer({ events, tasks: { taskContext: () => ({ ecs, tags: launchTags }) } });
+    const sink = new RecordingSink();
+    sink.items.push(trackedByName(1));
+    await o.handleMessages(sink, QUEUE_URL, [msg(eventBody(1, 'RUNNING', 3))], signal());
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
+    expect(emitted.map((e) => e.related?.[0])).toEqual([
+      {
+        'prefect.resource.id': 'prefect.flow-run.run-1',
+        'prefect.resource.role': 'flow-run',
+        'prefect.resource.name': 'otter',
+      },
+    ]);
+  });
+
+  it('with events off: no tag lookup for tracked tasks', async () => {
+    const events: EventEmitter = { ...nullEventEmitter, emit: () => expect.unreachable() };
+    const { o } = observer({ events });
+    const sink = new RecordingSink();
+    sink.items.push(trackedByName(1));
+    await o.handleMessages(sink, QUEUE_URL, [msg(eventBody(1, 'RUNNING', 3))], signal());
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
+    expect(sink.changes).toHaveLength(1);
   });
 
   it('caches tasks ECS no longer knows as not ours', async () => {

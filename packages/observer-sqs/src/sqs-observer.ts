@@ -10,12 +10,14 @@ import {
 import {
   type EcsTaskContextSource,
   type EcsTaskDescription,
+  ecsTagMap,
+  ecsTaskEvent,
   FLOW_RUN_ID_TAG,
-  flowRunIdOf,
   toStateChange,
 } from '@stevedore/ecs-launcher';
 import {
   type Clock,
+  type EventEmitter,
   type InfrastructureStateChange,
   type Logger,
   nullLogger,
@@ -85,6 +87,11 @@ export interface SqsObserverOptions {
   maxBackoffMs?: number;
   /** Entries of the per-task caches (tags and highest versions; default 10,000). */
   cacheSize?: number;
+  /**
+   * Where each task state change also goes as a `prefect.ecs.task.<status>` Prefect event (`kernelTokens.events`), as
+   * prefect-aws's `replicate_ecs_event` does: for every task with a `prefect.io/flow-run-id` tag, tracked or not.
+   */
+  events?: EventEmitter;
 }
 
 /** The outcome of {@link SqsObserver.resolveQueue}. @public */
@@ -234,8 +241,9 @@ export class SqsObserver implements Observer {
   private readonly queueRecheckMs: number;
   private readonly failuresBeforeUnhealthy: number;
   private readonly maxBackoffMs: number;
-  /** Task ARN → flow run id from its tag, or `null` when it has none (or ECS no longer knows it). */
-  private readonly tags: LruMap<string, string | null>;
+  /** Task ARN → its tags, or `null` when it has no flow run id tag (or ECS no longer knows it). */
+  private readonly tags: LruMap<string, Record<string, string> | null>;
+  private readonly events: EventEmitter | undefined;
   /** Task ARN → highest ECS `version` reported. */
   private readonly versions: LruMap<string, number>;
   /** The last health reported in the current run, to report changes only. */
@@ -262,6 +270,7 @@ export class SqsObserver implements Observer {
     const cacheSize = options.cacheSize ?? 10_000;
     this.tags = new LruMap(cacheSize);
     this.versions = new LruMap(cacheSize);
+    this.events = options.events;
   }
 
   /** The queue names tried, in order. */
@@ -505,12 +514,19 @@ export class SqsObserver implements Observer {
       const tracked = indexTracked(sink.tracked());
       const matched = new Map<PendingEvent, TrackedInfrastructure>();
       const lookups: PendingEvent[] = [];
+      // EventBridge events carry no tags: Prefect events need them for every task (their related resources).
+      const wantsTags = this.events?.enabled === true;
       for (const pending of events) {
         const { detail } = pending.event;
         if (this.isStale(detail)) continue; // decided below, after the earlier events of the batch
         const item = tracked.byTaskArn.get(detail.taskArn) ?? tracked.byTaskId.get(taskIdOf(detail.taskArn));
         if (item) matched.set(pending, item);
-        else if (tracked.size > 0 && !this.tags.has(detail.taskArn)) lookups.push(pending);
+        const needed = wantsTags || (!item && tracked.size > 0);
+        if (!needed || this.tags.has(detail.taskArn)) continue;
+        // A task this process launched: its tags are known without asking ECS.
+        const known = item ? this.launchTags(item.identifier) : undefined;
+        if (known) this.tags.set(detail.taskArn, known[FLOW_RUN_ID_TAG] ? known : null);
+        else lookups.push(pending);
       }
       const failedLookups = await this.lookupTags(lookups, signal);
       for (const pending of events) {
@@ -549,6 +565,7 @@ export class SqsObserver implements Observer {
       this.logger.debug('Ignoring an ECS task event already superseded (duplicate or out of order).', meta);
       return 'ack';
     }
+    if (item || !failedLookups.has(detail.taskArn)) this.emitTaskEvent(pending.event);
     try {
       let change: InfrastructureStateChange;
       if (item) {
@@ -558,7 +575,7 @@ export class SqsObserver implements Observer {
         });
       } else {
         if (failedLookups.has(detail.taskArn)) return 'retry';
-        const flowRunId = this.tags.get(detail.taskArn);
+        const flowRunId = this.tags.get(detail.taskArn)?.[FLOW_RUN_ID_TAG];
         if (!flowRunId || !tracked.flowRunIds.has(flowRunId)) {
           // Not a task of a run this worker tracks: another pool's, another worker's, or not Prefect's at all.
           this.logger.debug('Ignoring an ECS task event for a task this worker does not track.', meta);
@@ -590,6 +607,24 @@ export class SqsObserver implements Observer {
     }
   }
 
+  /** The event's `prefect.ecs.task.<status>` Prefect event, when its task's tags are known and name a flow run. */
+  private emitTaskEvent(event: EcsTaskStateChangeEvent): void {
+    if (!this.events?.enabled) return;
+    const tags = this.tags.get(event.detail.taskArn);
+    if (!tags) return;
+    const time = event.time && !Number.isNaN(Date.parse(event.time)) ? event.time : undefined;
+    const prefectEvent = ecsTaskEvent(event.detail, { tags, occurred: time, now: this.clock.now() });
+    if (prefectEvent) this.events.emit(prefectEvent);
+  }
+
+  private launchTags(identifier: string): Record<string, string> | undefined {
+    try {
+      return this.tasks.taskContext(identifier).tags;
+    } catch {
+      return undefined;
+    }
+  }
+
   private containerName(identifier: string): string | undefined {
     try {
       return this.tasks.taskContext(identifier).containerName;
@@ -599,9 +634,10 @@ export class SqsObserver implements Observer {
   }
 
   /**
-   * Reads the `prefect.io/flow-run-id` tag of tasks not matched by identifier: `DescribeTasks` with
-   * `include: ['TAGS']`, one call per client and cluster for the whole batch, and caches the answer — a task
-   * without the tag, or one ECS no longer knows, is cached as `null` so it is never described twice.
+   * Reads the tags of tasks not matched by identifier (their `prefect.io/flow-run-id` tag), and of every task while
+   * Prefect events are on (their related resources): `DescribeTasks` with `include: ['TAGS']`, one call per client
+   * and cluster for the whole batch, and caches the answer — a task without the flow-run tag, or one ECS no longer
+   * knows, is cached as `null` so it is never described twice.
    * @returns the task ARNs whose lookup failed (their messages are retried; nothing is cached for them).
    */
   private async lookupTags(events: readonly PendingEvent[], signal: AbortSignal): Promise<Set<string>> {
@@ -653,7 +689,8 @@ export class SqsObserver implements Observer {
       for (const task of out.tasks ?? []) {
         if (!task.taskArn) continue;
         answered.add(task.taskArn);
-        this.tags.set(task.taskArn, flowRunIdOf(task) ?? null);
+        const tags = ecsTagMap(task);
+        this.tags.set(task.taskArn, tags[FLOW_RUN_ID_TAG] ? tags : null);
       }
       for (const failure of out.failures ?? []) {
         if (!failure.arn) continue;

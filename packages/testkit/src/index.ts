@@ -51,9 +51,12 @@ export {
   fakeBaseJobTemplate,
   fakeInfrastructurePlugin,
 } from './fakes/fake-infrastructure.js';
+export { waitFor } from './kernel/helpers.js';
 export {
   type BlockDocumentJson,
   type DeploymentJson,
+  type EventsStream,
+  type EventsStreamStats,
   type FaultController,
   type FaultHandle,
   type FaultRequestInfo,
@@ -68,6 +71,7 @@ export {
   type PrefectEmulator,
   type PrefectEmulatorOptions,
   type PrefectMode,
+  type ReceivedEventJson,
   type RecordedRequest,
   type SchemaIssue,
   type SeedBlockDocumentInput,

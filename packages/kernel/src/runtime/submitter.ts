@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { WorkerConfig } from '../config.js';
 import { isStevedoreError, kernelErrorCodes } from '../errors.js';
+import type { WorkerEvents } from '../events/worker-events.js';
 import type { FlowRunJob, Infrastructure } from '../extension-points.js';
 import type { Logger } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
@@ -31,6 +32,7 @@ export interface SubmitterDeps {
   workerName: string;
   workerEnv: Record<string, string>;
   processEnv: Record<string, string | undefined>;
+  events?: WorkerEvents;
 }
 
 /** Python's `type(exc).__name__` equivalent for the crash message of spec §1.5. */
@@ -168,6 +170,9 @@ export class Submitter {
       if (shutdown.aborted) return this.handBackUnlessRelaunch(flowRun, runLog, relaunch);
       return this.crash(flowRun, e, runLog);
     }
+    // Spec §1.5 step 7.
+    const subject = { flowRun, flow: job.flow, deployment };
+    const submittedEventId = this.d.events?.submitted(subject);
 
     // Spec §1.5 step 8 (Prefect 3 only: 2.x has no labels endpoint). Prefect's worker crashes the run
     // when this PATCH fails; labels are informational, so we log and carry on instead.
@@ -233,6 +238,8 @@ export class Submitter {
       );
     }
     runLog.info(`Flow run '${flowRun.name}' submitted to infrastructure`, { identifier });
+    // Step 13: the infrastructure call returns once the task exists, like prefect-aws's ECS worker (status 0).
+    this.d.events?.executed(subject, identifier, 0, submittedEventId);
     return { kind: 'submitted', identifier };
   }
 

@@ -3,6 +3,8 @@ import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import type { WorkerConfig } from '../config.js';
 import { isStevedoreError, kernelErrorCodes } from '../errors.js';
+import { type EventEmitter, nullEventEmitter } from '../events/types.js';
+import { WorkerEvents } from '../events/worker-events.js';
 import type { Infrastructure, JobConfiguration, Observer } from '../extension-points.js';
 import type { Logger, Redactor } from '../logger.js';
 import { type Metrics, MetricsRegistry } from '../metrics.js';
@@ -43,6 +45,8 @@ export interface WorkerDeps {
   metrics?: Metrics;
   /** Called after each submission settles (tests, metrics). */
   onSubmission?: (flowRunId: string, outcome: SubmissionOutcome) => void;
+  /** Where the worker's Prefect events go (spec §1.12). Default: nowhere. */
+  events?: EventEmitter;
 }
 
 /** Prefect's default worker name: `"<ClassName> <uuid4>"`, e.g. `ECSWorker 1b2c…` (spec §1.1). */
@@ -64,6 +68,7 @@ export class Worker {
   private readonly canceller: Canceller;
   private readonly reconciler: Reconciler;
   readonly metrics: WorkerMetrics;
+  private readonly events: WorkerEvents;
   private readonly submitting = new Map<string, Promise<SubmissionOutcome>>();
   private readonly shutdown = new AbortController();
   private lastPolledAt: Date;
@@ -75,6 +80,12 @@ export class Worker {
     const logger = d.logger.child({ worker: this.name });
     this.logs = new FlowRunLogShipper(d.api, d.clock, logger, d.redactor);
     this.sync = new PoolSync(d.api, d.config, d.infrastructure, this.name, logger);
+    this.events = new WorkerEvents(d.events ?? nullEventEmitter, d.clock, {
+      name: this.name,
+      type: d.infrastructure.type,
+      prefectVersion: () => this.sync.state.server?.version ?? 'unknown',
+      workPool: () => this.sync.state.pool,
+    });
     const runLogger = (id: string) => this.logs.forRun(id);
     this.metrics = new WorkerMetrics(d.metrics ?? new MetricsRegistry(), {
       tracked: () => this.tracker.size,
@@ -112,6 +123,7 @@ export class Worker {
       workerName: this.name,
       workerEnv: d.workerEnv,
       processEnv: d.processEnv,
+      events: this.events,
     });
     this.reconciler = new Reconciler({
       api: d.api,
@@ -342,6 +354,7 @@ export class Worker {
     }
     try {
       await this.setup(loops.signal);
+      this.events.started();
       this.d.logger.info(`Worker '${this.name}' started!`, { pool: this.d.config.pool });
       if (this.d.config.runOnce) {
         await this.pollOnce(loops.signal, { repoll: false });
@@ -447,6 +460,7 @@ export class Worker {
           );
         }
         await this.logs.flush();
+        this.events.stopped();
         this.d.logger.info(`Worker '${this.name}' stopped.`);
       })();
     }

@@ -1,4 +1,4 @@
-/** Polls `check` until it returns a truthy value or the timeout passes. */
+/** Polls `check` every 20 ms until it returns a truthy value, or throws once `timeoutMs` passed (tests). @public */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
   timeoutMs = 10_000,

@@ -17,6 +17,7 @@
  * shape) and every response is checked against the documented schema, strictly; failures are listed by
  * `schemaErrors()` and on each entry of `requests`.
  */
+export type { EventsStream, EventsStreamStats, ReceivedEventJson } from './events.js';
 export { type PrefectEmulator, startPrefectEmulator } from './server.js';
 export type {
   BlockDocumentJson,

@@ -331,6 +331,12 @@ export class OpenApiModel {
     return fn(data) ? [] : [...(fn.errors ?? [])];
   }
 
+  /** Validates `data` against a component schema (e.g. `Event`) with request strictness. */
+  validateRequestComponent(name: string, data: unknown): ErrorObject[] {
+    const fn = this.validator('request', name);
+    return fn(data) ? [] : [...(fn.errors ?? [])];
+  }
+
   validateRequestBody(op: OperationSpec, body: unknown): ErrorObject[] {
     if (!op.requestKey) return [];
     const fn = this.validator('request', op.requestKey);

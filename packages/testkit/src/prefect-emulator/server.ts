@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { EventsEndpoint, type EventsStream } from './events.js';
 import { Faults } from './faults.js';
 import {
   type ApiContext,
@@ -107,6 +108,8 @@ export interface PrefectEmulator {
   /** Response-validation failures and calls to endpoints the emulator does not implement; tests expect `[]`. */
   schemaErrors(): SchemaIssue[];
   readonly faults: FaultController;
+  /** The events websocket `/events/in` (Prefect 3 mode; in Prefect 2 mode it does not exist and stays empty). */
+  readonly events: EventsStream;
 }
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -130,6 +133,7 @@ class EmulatorServer {
   readonly ctx: ApiContext;
   readonly log: RecordedRequest[] = [];
   readonly issues: SchemaIssue[] = [];
+  readonly events: EventsEndpoint;
   private seq = 0;
   baseUrl = '';
 
@@ -147,6 +151,12 @@ class EmulatorServer {
       concurrencySlotWaitSeconds: options.concurrencySlotWaitSeconds ?? 30,
     });
     this.faults = new Faults(rng, options.latencyMs ?? 0);
+    this.events = new EventsEndpoint(
+      mode,
+      this.model,
+      { authString: options.authString, apiKey: options.apiKey },
+      this.issues,
+    );
     this.ctx = {
       mode,
       version,
@@ -529,7 +539,7 @@ class EmulatorServer {
     if (errors.length > 0) issue('response-schema', toIssues(errors));
   }
 
-  recordUpgrade(req: IncomingMessage): void {
+  recordUpgrade(req: IncomingMessage, status: number): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const headers: Record<string, string> = {};
     for (const [key, value] of Object.entries(req.headers)) {
@@ -544,8 +554,8 @@ class EmulatorServer {
       query: Object.fromEntries(url.searchParams),
       headers,
       body: undefined,
-      status: 404,
-      responseBody: { detail: 'Not Found' },
+      status,
+      responseBody: undefined,
       requestErrors: [],
       responseErrors: [],
       fault: null,
@@ -657,13 +667,18 @@ export async function startPrefectEmulator(options: PrefectEmulatorOptions = {})
       }
     });
   });
-  // WebSocket upgrades (events, the worker channel) are not emulated: answer 404, which the worker reads
-  // as "no channel here, use REST".
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-    emu.recordUpgrade(req);
-    socket.end(
-      'HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 22\r\n\r\n{"detail":"Not Found"}',
-    );
+  // WebSocket upgrades: `/api/events/in` (Prefect 3) is served; any other websocket route (the worker channel, and
+  // events on Prefect 2.x) is refused as the server does: Starlette closes an unrouted websocket before accepting it,
+  // which uvicorn answers `403 Forbidden` with an empty body.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    const apiPath = path.startsWith('/api/') ? path.slice(4) : path;
+    if (emu.events.serves(apiPath)) {
+      emu.recordUpgrade(req, emu.events.upgrade(req, socket, head));
+      return;
+    }
+    emu.recordUpgrade(req, 403);
+    socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
   });
   server.keepAliveTimeout = 5_000;
   const port = await listen(server, options.port ?? 0);
@@ -681,6 +696,7 @@ export async function startPrefectEmulator(options: PrefectEmulatorOptions = {})
     version,
     stop: () => {
       stopping ??= new Promise<void>((resolve, reject) => {
+        emu.events.close();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       });
@@ -746,5 +762,6 @@ export async function startPrefectEmulator(options: PrefectEmulatorOptions = {})
     },
     schemaErrors: () => [...emu.issues],
     faults: emu.faults,
+    events: emu.events,
   };
 }

@@ -424,6 +424,7 @@ export interface SchemaIssue {
     | 'undocumented-status'
     | 'unimplemented-endpoint'
     | 'unexpected-body'
+    | 'event-schema'
     | 'emulator-error';
   method: string;
   path: string;
