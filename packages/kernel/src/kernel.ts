@@ -130,6 +130,23 @@ export function createKernel(options: CreateKernelOptions): Kernel {
   const metrics = options.metrics ?? new MetricsRegistry();
   root.register(kernelTokens.metrics, { useValue: metrics });
   root.register(kernelTokens.events, { useValue: events });
+  metrics.gauge(
+    'stevedore_events',
+    'Prefect events by fate: emitted, delivered (confirmed), dropped (buffer full).',
+    () => {
+      const s = events.stats();
+      return [
+        [{ fate: 'emitted' }, s.emitted],
+        [{ fate: 'delivered' }, s.delivered],
+        [{ fate: 'dropped' }, s.dropped],
+      ];
+    },
+  );
+  metrics.gauge(
+    'stevedore_events_buffered',
+    'Prefect events held in memory (waiting, or sent and not confirmed).',
+    () => events.stats().buffered,
+  );
   root.register(kernelTokens.templateSource, { useValue: new FileTemplateSource() });
   const host = wirePlugins(root, ordered, parsed.pluginConfigs, logger);
   root.register(kernelTokens.templateLoader, {

@@ -409,7 +409,8 @@ describe('the ecs worker tracking runs by ECS events from SQS', () => {
 
     // The first handling failed: the lookup of the task's tag was answered with an error, and the message was kept.
     expect(lookupFault.hits()).toBe(1);
-    const [failed] = tagLookups(aws);
+    // The first DescribeTasks naming this task: the observer's lookup (the poller describes it only once tracked).
+    const failed = tagLookups(aws).find((r) => JSON.stringify(r.input ?? {}).includes(taskArn));
     expect(failed?.errorCode).toBe('AccessDeniedException');
     expect(JSON.stringify(failed?.input)).toContain(taskArn);
     expect(logMessages(env, 'warn')).toContain(

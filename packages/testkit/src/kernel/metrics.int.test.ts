@@ -48,4 +48,6 @@ it('serves the worker metrics at /metrics next to /health', async () => {
   expect(text).toContain('stevedore_launch_latency_seconds_count 1\n');
   expect(text).toContain('stevedore_flow_runs_tracked 0\n');
   expect(text).toMatch(/# TYPE stevedore_launch_latency_seconds histogram/);
+  expect(text).toMatch(/^stevedore_events\{fate="emitted"\} \d+$/m);
+  expect(text).toMatch(/^stevedore_events_buffered \d+$/m);
 });
