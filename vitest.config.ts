@@ -16,8 +16,8 @@ export default defineConfig({
         ssr,
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts'],
-          exclude: ['packages/*/src/**/*.int.test.ts', '**/node_modules/**'],
+          include: ['packages/*/src/**/*.test.ts', 'soak/src/**/*.test.ts'],
+          exclude: ['packages/*/src/**/*.int.test.ts', 'soak/src/**/*.int.test.ts', '**/node_modules/**'],
         },
       },
       {
@@ -25,7 +25,7 @@ export default defineConfig({
         ssr,
         test: {
           name: 'integration',
-          include: ['packages/*/src/**/*.int.test.ts'],
+          include: ['packages/*/src/**/*.int.test.ts', 'soak/src/**/*.int.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },
