@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseFaultKinds } from './faults.js';
 import { runSoak } from './harness.js';
+import { MERGED_FEATURES } from './pending.js';
 import { describeFaultKinds, formatSoak } from './report.js';
 
 const HELP = `Usage: pnpm soak [--runs N] [--seed S] [--workers K] [options]
@@ -22,6 +23,9 @@ time, injects faults at moments the seed picks, then drains and checks the invar
   --rate <n>          flow runs seeded per second (default 10)
   --faults <list>     default | all | none | kind,kind,… (default: the kinds whose worker features are merged;
                       'all' adds the ones marked [needs …], expected to fail until then)
+  --events            deploy the EventBridge → SQS events queue (the SQS observer tracks tasks; SQS faults).
+                      Default: on with one worker; with several only once MERGED_FEATURES.replicasShareEventsQueue
+                      (src/pending.ts) is true, since replicas sharing the queue lose each other's events
   --no-events         do not deploy the events queue (the SQS observer stays off; no SQS faults)
   --log-level <l>     the workers' log level: info (default) or debug
   --stall-seconds <s> stop draining when no run or task changed for this long (default 20)
@@ -43,6 +47,7 @@ async function main(): Promise<number> {
       workers: { type: 'string' },
       rate: { type: 'string' },
       faults: { type: 'string' },
+      events: { type: 'boolean' },
       'no-events': { type: 'boolean' },
       'log-level': { type: 'string' },
       'stall-seconds': { type: 'string' },
@@ -62,7 +67,15 @@ async function main(): Promise<number> {
       throw new Error(`--${name} expects a whole number ≥ ${min}, got '${raw}'.`);
     return n;
   };
-  const events = values['no-events'] !== true;
+  const workers = num('workers', values.workers, 3);
+  const events =
+    values['no-events'] === true
+      ? false
+      : values.events === true || workers === 1 || MERGED_FEATURES.replicasShareEventsQueue;
+  if (!events && values['no-events'] !== true)
+    console.error(
+      'soak: events queue off: several workers share it badly until MERGED_FEATURES.replicasShareEventsQueue (soak/src/pending.ts); --events forces it',
+    );
   const logLevel = values['log-level'] ?? 'info';
   if (logLevel !== 'info' && logLevel !== 'debug')
     throw new Error(`--log-level expects info or debug, got '${logLevel}'.`);
@@ -75,7 +88,7 @@ async function main(): Promise<number> {
   const result = await runSoak({
     runs,
     seed,
-    workers: num('workers', values.workers, 3),
+    workers,
     arrivalPerSecond: num('rate', values.rate, 10),
     faults: parseFaultKinds(values.faults ?? 'default', events),
     events,
@@ -99,7 +112,7 @@ async function main(): Promise<number> {
     `Result: ${relative(process.cwd(), file)}; workers' log: ${relative(process.cwd(), join(out, 'workers.log'))}`,
   );
   console.log(
-    `Reproduce: pnpm soak --runs ${runs} --seed ${seed} --workers ${result.settings.workers}${values.faults ? ` --faults ${values.faults}` : ''}`,
+    `Reproduce: pnpm soak --runs ${runs} --seed ${seed} --workers ${result.settings.workers}${events ? (workers > 1 ? ' --events' : '') : workers === 1 ? ' --no-events' : ''}${values.faults ? ` --faults ${values.faults}` : ''}`,
   );
   return result.ok ? 0 : 1;
 }
