@@ -235,7 +235,13 @@ export class Submitter {
   private async crash(flowRun: FlowRun, e: unknown, runLog: Logger): Promise<SubmissionOutcome> {
     const message = `Failed to submit flow run to infrastructure: ${errorClassName(e)}: ${(e as Error)?.message ?? String(e)}`;
     runLog.error(`Failed to submit flow run '${flowRun.name}' to infrastructure.`, { error: e });
-    await proposeCrashed(this.d.api, flowRun.id, message, this.d.sync.state.server, runLog);
+    // The run is claimed (Pending) and nothing was launched: a crash report lost to a transient API error
+    // would leave it Pending for good, so it is sent up to five times, 1, 2, 4 and 8 s apart.
+    for (let attempt = 1; ; attempt += 1) {
+      const result = await proposeCrashed(this.d.api, flowRun.id, message, this.d.sync.state.server, runLog);
+      if (result !== 'failed' || attempt === 5) break;
+      await this.d.clock.sleep(1000 * 2 ** (attempt - 1));
+    }
     return { kind: 'crashed', message };
   }
 
