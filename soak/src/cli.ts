@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { parseFaultKinds } from './faults.js';
 import { runSoak } from './harness.js';
 import { MERGED_FEATURES } from './pending.js';
-import { describeFaultKinds, formatSoak } from './report.js';
+import { describeFaultKinds, formatSoak, formatSoakMarkdown } from './report.js';
 
 const HELP = `Usage: pnpm soak [--runs N] [--seed S] [--workers K] [options]
 
@@ -105,6 +105,7 @@ async function main(): Promise<number> {
   });
   const file = join(out, `soak-${seed}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(out, `soak-${seed}.md`), `${formatSoakMarkdown(result).join('\n')}\n`);
   console.log('');
   for (const line of formatSoak(result)) console.log(line);
   console.log('');

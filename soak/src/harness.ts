@@ -434,7 +434,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     const arrivalMs = Math.ceil((options.runs / arrival) * 1000);
     const windowMs = arrivalMs + 3000;
-    const schedule = scheduleFaults(scheduleRng, options.faults, options.runs, windowMs);
+    // Faults land while runs arrive; the 3 s after leave room for the ones that wait for a running task.
+    const schedule = scheduleFaults(scheduleRng, options.faults, options.runs, arrivalMs);
     injector = new FaultInjector(prefect, aws, workers, queueName, injectRng, say);
     for (const kind of options.faults) injector.tally(kind);
     for (const e of schedule) injector.tally(e.kind).scheduled += 1;

@@ -45,7 +45,7 @@ export function formatSoak(r: SoakResult): string[] {
     `Workers: ${r.workers.processesStarted} processes started, ${r.workers.killed} killed with SIGKILL, ${r.workers.exitedOnTheirOwn.length} exited on their own.`,
   );
   out.push(
-    `AWS: ${r.aws.calls} calls, ${r.aws.throttled} throttled by the quotas; Prefect API: ${r.prefect.calls} calls. Responses off the models/OpenAPI: AWS ${r.aws.schemaErrors}, Prefect ${r.prefect.schemaErrors}.`,
+    `AWS: ${r.aws.calls} calls, ${r.aws.throttled} answered a throttling error (quotas and injected); Prefect API: ${r.prefect.calls} calls. Responses off the models/OpenAPI: AWS ${r.aws.schemaErrors}, Prefect ${r.prefect.schemaErrors}.`,
   );
   out.push(`${r.drained ? 'Drained' : 'NOT drained'}; invariants ${r.ok ? 'all held' : 'VIOLATED'}.`);
   return out;
@@ -56,4 +56,23 @@ export function describeFaultKinds(): string[] {
   return Object.values(FAULT_CATALOGUE).map(
     (f) => `  ${f.kind.padEnd(22)} ${f.what}${f.needs ? ` [needs ${f.needs}]` : ''}`,
   );
+}
+
+/** The soak's figures as markdown (for the root README's "Reliability" section). */
+export function formatSoakMarkdown(r: SoakResult): string[] {
+  const states = Object.entries(r.runs.byState)
+    .sort((a, b) => b[1] - a[1])
+    .map(([s, n]) => `${n} ${s}`)
+    .join(', ');
+  return [
+    `Seed ${r.seed}: ${r.settings.runs} runs at ${r.settings.arrivalPerSecond}/s, ${r.settings.workers} workers, events queue ${r.settings.events ? 'on' : 'off'}; ${r.runs.seeded} runs → ${states}; ${r.tasks.launched} tasks.`,
+    '',
+    '| fault | scheduled | injected | requests, tasks or messages reached |',
+    '| --- | --- | --- | --- |',
+    ...r.faults.map((f) => `| ${f.kind} | ${f.scheduled} | ${f.injected} | ${f.hits} |`),
+    '',
+    '| invariant | held | checked |',
+    '| --- | --- | --- |',
+    ...r.invariants.map((i) => `| ${i.name} | ${i.held ? 'yes' : `**no** (${i.violations.length})`} | ${i.checked} |`),
+  ];
 }
