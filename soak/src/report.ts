@@ -73,6 +73,8 @@ export function formatSoakMarkdown(r: SoakResult): string[] {
     '',
     '| invariant | held | checked |',
     '| --- | --- | --- |',
-    ...r.invariants.map((i) => `| ${i.name} | ${i.held ? 'yes' : `**no** (${i.violations.length})`} | ${i.checked} |`),
+    ...r.invariants.map(
+      (i) => `| ${i.name} | ${i.held ? 'yes' : `**no** (${i.violations.length})`} | ${i.checked} |`,
+    ),
   ];
 }
