@@ -94,7 +94,6 @@ async function main(): Promise<number> {
     events,
     logLevel,
     outDir: out,
-    // A long soak gets longer to settle: the backlog a fault left behind drains at the RunTask quota.
     drainTimeoutMs: Math.max(
       90_000,
       runs * 20,
