@@ -316,6 +316,9 @@ export class RunTracker implements ObservationSink {
   async settle(signal: AbortSignal): Promise<void> {
     if (this.runs.size === 0) return;
     const ids = [...this.runs.keys()];
+    // The states read below are as of this moment: a run whose infrastructure stopped after it is judged at
+    // the next settle, not crashed on a state read before the engine could report its end.
+    const readAt = this.opts.clock.now().getTime();
     const found = new Map<string, FlowRun>();
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
@@ -366,7 +369,11 @@ export class RunTracker implements ObservationSink {
         this.release(id);
         continue;
       }
-      if (now - tracked.stoppedAt.getTime() < this.opts.crashGraceMs) continue;
+      if (
+        readAt - tracked.stoppedAt.getTime() < this.opts.crashGraceMs ||
+        readAt < tracked.stoppedAt.getTime()
+      )
+        continue;
       const message = tracked.lastChange?.crashMessage ?? crashMessage(tracked.lastChange);
       if (!tracked.crashLogged)
         log.error(
