@@ -16,7 +16,7 @@ export default defineConfig({
         ssr,
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts'],
+          include: ['packages/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts', 'soak/src/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
         },
       },
@@ -25,7 +25,7 @@ export default defineConfig({
         ssr,
         test: {
           name: 'integration',
-          include: ['packages/*/src/**/*.int.test.ts', 'examples/*/src/**/*.int.test.ts'],
+          include: ['packages/*/src/**/*.int.test.ts', 'examples/*/src/**/*.int.test.ts', 'soak/src/**/*.int.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },

@@ -6,17 +6,14 @@
  * the figures, and 1 only when it could not measure (the worker died, runs never finished).
  */
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createEventsClients, deployEventsInfrastructure } from '@stevedore/observer-sqs';
 import {
-  type AwsEmulator,
   type AwsRecordedRequest,
-  type PrefectEmulator,
   type RecordedRequest,
   startAwsEmulator,
   startPrefectEmulator,
@@ -29,26 +26,44 @@ import {
   runTaskFigures,
   throttlingByOperation,
 } from './figures.js';
-import { type BenchResult, formatMarkdown, formatTable } from './report.js';
+import {
+  type BenchResult,
+  burstRows,
+  formatMarkdown,
+  formatNotes,
+  formatScenarioMarkdown,
+  formatScenarioTable,
+  type ScenarioOutput,
+} from './report.js';
 import { median, mib, RssSampler, readCpuMs } from './rss.js';
+import { runColdStart, runLatency, runTracked } from './scenarios.js';
+import { benchDir, gitState, repoRoot, stopWorker, workerBin, workerEnv } from './worker-process.js';
 
-const HELP = `Usage: pnpm bench [--runs N] [options]
+const HELP = `Usage: pnpm bench [--scenario S] [options]
 
-Scenario 'burst': N flow runs scheduled at once; the worker runs as its own process against the
-Prefect API and AWS emulators (AWS quotas enforced).
+The worker runs as its own process (the built CLI) against the Prefect API and AWS emulators (AWS quotas
+enforced). Scenarios (default: all, in this order):
+  burst          N flow runs scheduled at once (RunTask throughput against the quota, throttles reaching runs)
+  tracked-5000   a worker adopting and tracking N running tasks (DescribeTasks per poll and per minute, RSS)
+  cold-start     worker process spawned → first poll, median over repeated starts
+  latency        scheduled → RunTask at low load, median over repeated runs
 
-  --runs <n>                   flow runs to seed (default 1000; 100 is a quick check)
-  --run-ms <ms>                how long each simulated flow runs (default 2000)
-  --submission-limit <n>       the worker's STEVEDORE_SUBMISSION_LIMIT (default 50)
-  --query-seconds <s>          the worker's PREFECT_WORKER_QUERY_SECONDS (default 1)
-  --tracker-poll-seconds <s>   the worker's STEVEDORE_TRACKER_POLL_SECONDS (default 2)
-  --idle-seconds <s>           how long to sample the idle worker before seeding (default 5)
-  --run-task-rate <n>          the emulated account's RunTask refill rate per second (default: AWS's 20;
+  --scenario <s>               burst, tracked-5000, cold-start, latency or all; a comma-separated list works too
+  --runs <n>                   burst: flow runs to seed (default 1000; 100 is a quick check)
+  --run-ms <ms>                burst: how long each simulated flow runs (default 2000)
+  --submission-limit <n>       burst: the worker's STEVEDORE_SUBMISSION_LIMIT (default 50)
+  --query-seconds <s>          the worker's PREFECT_WORKER_QUERY_SECONDS (default 1; tracked-5000: 10, Prefect's default)
+  --tracker-poll-seconds <s>   the worker's STEVEDORE_TRACKER_POLL_SECONDS (default 2; tracked-5000: 15)
+  --idle-seconds <s>           burst: how long to sample the idle worker before seeding (default 5)
+  --run-task-rate <n>          burst: the emulated account's RunTask refill rate per second (default: AWS's 20;
                                lower it to see the worker meet a quota below the one it assumes)
-  --events                     deploy the EventBridge → SQS events queue first (as \`stevedore events deploy\`),
+  --events                     burst: deploy the EventBridge → SQS events queue first (as \`stevedore events deploy\`),
                                so the SQS observer tracks tasks; without it the SQS observer is disabled
-  --timeout <s>                give up waiting for the runs after this long (default 120 + 0.3 × runs)
-  --out <file>                 where to write the JSON (default bench/results/latest.json)
+  --tracked <n>                tracked-5000: running tasks to track (default 5000)
+  --tracked-seconds <s>        tracked-5000: how long to measure once every task is described (default 60)
+  --repeat <n>                 cold-start and latency: samples (default 7)
+  --timeout <s>                burst: give up waiting for the runs after this long (default 120 + 0.3 × runs)
+  --out <file>                 the combined JSON (default bench/results/latest.json; each scenario's beside it)
   -h, --help                   this help`;
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED']);
@@ -60,10 +75,17 @@ const POOL = 'bench-ecs-pool';
 const POLL_GAP_MS = 400;
 const WORKER_NAME = 'bench-worker';
 
-const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const repoRoot = join(benchDir, '..');
+const SCENARIOS = ['burst', 'tracked-5000', 'cold-start', 'latency'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 interface Options {
+  scenarios: Scenario[];
+  tracked: number;
+  trackedSeconds: number;
+  repeat: number;
+  /** Query/tracker intervals given on the command line (else each scenario's default). */
+  querySecondsGiven: boolean;
+  trackerPollSecondsGiven: boolean;
   runs: number;
   runMs: number;
   submissionLimit: number;
@@ -81,6 +103,10 @@ function parseOptions(argv: string[]): Options | 'help' {
   const { values } = parseArgs({
     args: argv[0] === '--' ? argv.slice(1) : argv,
     options: {
+      scenario: { type: 'string' },
+      tracked: { type: 'string' },
+      'tracked-seconds': { type: 'string' },
+      repeat: { type: 'string' },
       runs: { type: 'string' },
       'run-ms': { type: 'string' },
       'submission-limit': { type: 'string' },
@@ -104,7 +130,21 @@ function parseOptions(argv: string[]): Options | 'help' {
     return n;
   };
   const runs = num('runs', values.runs, 1000, true);
+  const wanted = (values.scenario ?? 'all').split(',').map((x) => x.trim());
+  const scenarios = wanted.includes('all') ? [...SCENARIOS] : [];
+  for (const w of wanted) {
+    if (w === 'all') continue;
+    if (!(SCENARIOS as readonly string[]).includes(w))
+      throw new Error(`--scenario expects ${SCENARIOS.join(', ')} or all, got '${w}'.`);
+    if (!scenarios.includes(w as Scenario)) scenarios.push(w as Scenario);
+  }
   return {
+    scenarios,
+    tracked: num('tracked', values.tracked, 5000, true),
+    trackedSeconds: num('tracked-seconds', values['tracked-seconds'], 60),
+    repeat: num('repeat', values.repeat, 7, true),
+    querySecondsGiven: values['query-seconds'] !== undefined,
+    trackerPollSecondsGiven: values['tracker-poll-seconds'] !== undefined,
     runs,
     runMs: num('run-ms', values['run-ms'], 2000, true),
     submissionLimit: num('submission-limit', values['submission-limit'], 50, true),
@@ -119,58 +159,6 @@ function parseOptions(argv: string[]): Options | 'help' {
     out: values.out
       ? resolve(process.env.INIT_CWD ?? process.cwd(), values.out)
       : join(benchDir, 'results', 'latest.json'),
-  };
-}
-
-/** `packages/cli/dist/bin.js`, found through the workspace dependency. */
-function workerBin(): string {
-  const require = createRequire(import.meta.url);
-  const bin = join(dirname(require.resolve('@stevedore/cli/package.json')), 'dist', 'bin.js');
-  try {
-    readFileSync(bin);
-  } catch {
-    throw new Error(`${bin} is missing: build the CLI first (pnpm bench does: turbo run build).`);
-  }
-  return bin;
-}
-
-/** HEAD, and whether tracked files differ from it (read-only: no index refresh, no lock). */
-function gitState(): { commit: string | null; dirty: boolean } {
-  const git = (...args: string[]) =>
-    execFileSync('git', ['--no-optional-locks', ...args], { cwd: repoRoot, encoding: 'utf8' }).trim();
-  try {
-    return {
-      commit: git('rev-parse', 'HEAD'),
-      dirty: git('status', '--porcelain', '--untracked-files=no') !== '',
-    };
-  } catch {
-    return { commit: null, dirty: false };
-  }
-}
-
-/** The worker's environment: this process's, without package-manager, AWS, Prefect or Stevedore settings. */
-function workerEnv(opts: Options, prefect: PrefectEmulator, aws: AwsEmulator): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined) continue;
-    if (/^(npm_|PNPM_|AWS_|PREFECT_|STEVEDORE_|TSX_)/i.test(k) || k === 'INIT_CWD' || k === 'NODE_OPTIONS')
-      continue;
-    env[k] = v;
-  }
-  return {
-    ...env,
-    PREFECT_API_URL: prefect.url,
-    AWS_ENDPOINT_URL: aws.endpoint,
-    AWS_REGION: aws.region,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    PREFECT_WORKER_QUERY_SECONDS: String(opts.querySeconds),
-    STEVEDORE_TRACKER_POLL_SECONDS: String(opts.trackerPollSeconds),
-    STEVEDORE_SUBMISSION_LIMIT: String(opts.submissionLimit),
-    STEVEDORE_LOG_LEVEL: 'info',
-    // A short long-poll so the worker stops promptly at the end; the SQS observer is the default plugin set's.
-    ...(opts.events ? {} : { PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED: 'false' }),
   };
 }
 
@@ -289,33 +277,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 class WorkerExited extends Error {}
 class Interrupted extends Error {}
 
-/** Stops the worker with SIGTERM (graceful), then SIGKILL after `graceMs`. */
-async function stopWorker(child: ChildProcess, exited: Promise<unknown>, graceMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function main(): Promise<number> {
-  let opts: Options | 'help';
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (e) {
-    console.error((e as Error).message);
-    console.error(HELP);
-    return 2;
-  }
-  if (opts === 'help') {
-    console.log(HELP);
-    return 0;
-  }
+/** Scenario `burst`: writes `burst.json` (and the request logs) beside `opts.out`; adds its rows to the table. */
+async function runBurst(opts: Options, out: ScenarioOutput): Promise<number> {
   const bin = workerBin();
   const resultsDir = dirname(opts.out);
   mkdirSync(resultsDir, { recursive: true });
   const logPath = join(resultsDir, 'worker.log');
-  const say = (line: string) => console.error(`bench: ${line}`);
 
   const prefect = await startPrefectEmulator({ mode: '3' });
   const aws = await startAwsEmulator({ region: 'us-east-1' });
@@ -344,7 +311,13 @@ async function main(): Promise<number> {
   const log = createWriteStream(logPath);
   const child = spawn(process.execPath, [bin, 'start', '--pool', POOL, '--name', WORKER_NAME], {
     cwd: resultsDir,
-    env: workerEnv(opts, prefect, aws),
+    env: workerEnv(prefect, aws, {
+      PREFECT_WORKER_QUERY_SECONDS: String(opts.querySeconds),
+      STEVEDORE_TRACKER_POLL_SECONDS: String(opts.trackerPollSeconds),
+      STEVEDORE_SUBMISSION_LIMIT: String(opts.submissionLimit),
+      // The SQS observer is the default plugin set's; off unless the events queue is deployed.
+      ...(opts.events ? {} : { PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED: 'false' }),
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(log, { end: false });
@@ -503,16 +476,11 @@ async function main(): Promise<number> {
     await new Promise<void>((r) => log.write('', () => r()));
     result.worker.logLevels = logLevels(readFileSync(logPath, 'utf8'));
 
-    writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
-    console.log('');
-    for (const line of formatTable(result)) console.log(line);
-    console.log('');
-    const files = ['aws-requests.jsonl', 'prefect-requests.jsonl', 'worker.log'];
-    console.log(`Figures: ${relative(process.cwd(), opts.out)}; beside it: ${files.join(', ')}`);
-    console.log('');
-    console.log('Markdown for packages/ecs-launcher/README.md:');
-    console.log('');
-    for (const line of formatMarkdown(result)) console.log(line);
+    writeFileSync(join(resultsDir, 'burst.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(resultsDir, 'burst.md'), `${formatMarkdown(result).join('\n')}\n`);
+    out.results.burst = result;
+    out.rows.push(...burstRows(result).map((r) => ({ scenario: 'burst', ...r })));
+    out.notes.push(...formatNotes(result).map((l) => `burst: ${l}`));
     return finished ? 0 : 1;
   } catch (e) {
     if (e instanceof Interrupted) {
@@ -536,6 +504,80 @@ async function main(): Promise<number> {
     await Promise.allSettled([prefect.stop(), aws.stop()]);
   }
 }
+
+async function main(): Promise<number> {
+  let opts: Options | 'help';
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    console.error(HELP);
+    return 2;
+  }
+  if (opts === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  const resultsDir = dirname(opts.out);
+  mkdirSync(resultsDir, { recursive: true });
+  const out: ScenarioOutput = { results: {}, rows: [], notes: [] };
+  let code = 0;
+  for (const scenario of opts.scenarios) {
+    say(`scenario ${scenario}`);
+    let c: number;
+    if (scenario === 'burst') c = await runBurst(opts, out);
+    else if (scenario === 'tracked-5000')
+      c = await runTracked(
+        {
+          tracked: opts.tracked,
+          seconds: opts.trackedSeconds,
+          querySeconds: opts.querySecondsGiven ? opts.querySeconds : 10,
+          trackerPollSeconds: opts.trackerPollSecondsGiven ? opts.trackerPollSeconds : 15,
+          resultsDir,
+        },
+        out,
+      );
+    else {
+      const low = { repeat: opts.repeat, querySeconds: opts.querySeconds, resultsDir, seed: 1 };
+      c = scenario === 'cold-start' ? await runColdStart(low, out) : await runLatency(low, out);
+    }
+    if (c === 130) return c;
+    code = Math.max(code, c);
+  }
+  const machine = {
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    loadAverage: loadavg(),
+  };
+  const combined = {
+    date: new Date().toISOString(),
+    ...gitState(),
+    node: process.versions.node,
+    platform: `${process.platform}-${process.arch}`,
+    machine,
+    scenarios: out.results,
+    table: out.rows,
+  };
+  writeFileSync(opts.out, `${JSON.stringify(combined, null, 2)}\n`);
+  writeFileSync(join(resultsDir, 'table.md'), `${formatScenarioMarkdown(out.rows).join('\n')}\n`);
+  console.log('');
+  console.log(
+    `pnpm bench: ${opts.scenarios.join(', ')}; node ${process.versions.node}, ${machine.cpus} cores (${machine.cpuModel}), commit ${combined.commit?.slice(0, 12) ?? 'unknown'}${combined.dirty ? ' (uncommitted changes)' : ''}.`,
+  );
+  console.log('');
+  for (const line of formatScenarioTable(out.rows)) console.log(line);
+  if (out.notes.length > 0) {
+    console.log('');
+    for (const line of out.notes) console.log(line);
+  }
+  console.log('');
+  console.log(
+    `JSON: ${relative(process.cwd(), opts.out)} (each scenario's beside it; table.md: the table as markdown${opts.scenarios.includes('burst') ? '; burst.md: the section for packages/ecs-launcher/README.md' : ''}).`,
+  );
+  return code;
+}
+
+const say = (line: string) => console.error(`bench: ${line}`);
 
 main().then(
   (code) => {

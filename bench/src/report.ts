@@ -74,16 +74,29 @@ export interface BenchResult {
   timeline: { launchesPerSecond: number[]; runTaskThrottledPerSecond: number[] };
 }
 
-interface Row {
+export interface Row {
   figure: string;
   value: string;
   goal: string;
   met: boolean | null;
 }
 
+/** One row of the combined table of `pnpm bench`. */
+export interface ScenarioRow extends Row {
+  scenario: string;
+}
+
+/** What the scenarios of one `pnpm bench` produced: JSON per scenario, rows of the one table, notes under it. */
+export interface ScenarioOutput {
+  results: Record<string, unknown>;
+  rows: ScenarioRow[];
+  notes: string[];
+}
+
 const fmt = (n: number, digits = 2): string => n.toFixed(digits);
 
-function rows(r: BenchResult): Row[] {
+/** The rows of scenario `burst`. */
+export function burstRows(r: BenchResult): Row[] {
   const per = r.aws.callsPerRun;
   const rt = r.runTask;
   const dt = r.describeTasks;
@@ -189,38 +202,51 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-/** The console table. */
-export function formatTable(r: BenchResult): string[] {
-  const rs = rows(r);
-  const w = Math.max(...rs.map((x) => x.figure.length));
-  const lines = [
-    `Scenario '${r.scenario}': ${r.settings.runs} runs, quotas enforced, worker in its own process (node ${r.node}).`,
-    '',
-    `${pad('figure', w)}  ${pad('goal', 6)}  met  value`,
-    `${'-'.repeat(w)}  ${'-'.repeat(6)}  ---  ${'-'.repeat(5)}`,
-  ];
-  for (const x of rs) {
-    const met = x.met === null ? '   ' : x.met ? 'yes' : 'NO ';
-    lines.push(`${pad(x.figure, w)}  ${pad(x.goal, 6)}  ${met}  ${x.value}`);
-  }
+/** The lines under the table for scenario `burst`: runs that did not complete, the worker's exit and log. */
+export function formatNotes(r: BenchResult): string[] {
+  const lines: string[] = [];
   if (r.outcomes.sampleMessages.length > 0) {
-    lines.push('', 'Runs that did not complete (sample):');
+    lines.push('runs that did not complete (sample):');
     for (const m of r.outcomes.sampleMessages) lines.push(`  ${m}`);
   }
   const levels = Object.entries(r.worker.logLevels)
     .map(([level, n]) => `${n} ${level}`)
     .join(', ');
   lines.push(
-    '',
-    `Worker: stopped with ${r.worker.signal ?? `exit code ${r.worker.exitCode}`} after SIGTERM; log lines: ${levels || 'none'}.`,
+    `${r.settings.runs} runs; worker stopped with ${r.worker.signal ?? `exit code ${r.worker.exitCode}`} after SIGTERM; log lines: ${levels || 'none'}.`,
   );
   if (r.emulatorSchemaErrors.aws + r.emulatorSchemaErrors.prefect > 0) {
     lines.push(
-      '',
-      `Warning: the emulators logged ${r.emulatorSchemaErrors.aws} AWS and ${r.emulatorSchemaErrors.prefect} Prefect schema errors; the figures may be off.`,
+      `warning: the emulators logged ${r.emulatorSchemaErrors.aws} AWS and ${r.emulatorSchemaErrors.prefect} Prefect schema errors; the figures may be off.`,
     );
   }
   return lines;
+}
+
+/** The one console table of `pnpm bench`: every scenario's figures. */
+export function formatScenarioTable(rows: readonly ScenarioRow[]): string[] {
+  const ws = Math.max(8, ...rows.map((x) => x.scenario.length));
+  const wf = Math.max(6, ...rows.map((x) => x.figure.length));
+  const wg = Math.max(4, ...rows.map((x) => x.goal.length));
+  const lines = [
+    `${pad('scenario', ws)}  ${pad('figure', wf)}  ${pad('goal', wg)}  met  value`,
+    `${'-'.repeat(ws)}  ${'-'.repeat(wf)}  ${'-'.repeat(wg)}  ---  ${'-'.repeat(5)}`,
+  ];
+  for (const x of rows) {
+    const met = x.met === null ? '   ' : x.met ? 'yes' : 'NO ';
+    lines.push(`${pad(x.scenario, ws)}  ${pad(x.figure, wf)}  ${pad(x.goal, wg)}  ${met}  ${x.value}`);
+  }
+  return lines;
+}
+
+/** The table as markdown (for the root README's "Performance" section). */
+export function formatScenarioMarkdown(rows: readonly ScenarioRow[]): string[] {
+  const cell = (s: string) => s.replaceAll('|', '\\|');
+  return [
+    '| scenario | figure | goal | value |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((x) => `| ${x.scenario} | ${cell(x.figure)} | ${cell(x.goal)} | ${cell(x.value)} |`),
+  ];
 }
 
 /** A section for packages/ecs-launcher/README.md. */
@@ -238,7 +264,7 @@ export function formatMarkdown(r: BenchResult): string[] {
     '| figure | value | goal |',
     '| --- | --- | --- |',
   ];
-  for (const x of rows(r)) {
+  for (const x of burstRows(r)) {
     lines.push(`| ${x.figure} | ${x.value.replaceAll('|', '\\|')} | ${x.goal} |`);
   }
   return lines;

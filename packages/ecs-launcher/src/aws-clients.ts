@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
+import { loadEc2 } from './ec2-module.js';
 import { EcsError, ecsErrorCodes } from './errors.js';
 import { type AwsAttemptObserver, installRateBudget, type RateBudget } from './rate-budget.js';
 
@@ -135,6 +136,7 @@ export function createEcsClient(settings: AwsClientSettings): ECSClient {
 
 /** Builds an `EC2Client` from settings; absent settings fall through to the SDK's own chain. @public */
 export function createEc2Client(settings: AwsClientSettings): EC2Client {
+  const { EC2Client } = loadEc2();
   return new EC2Client({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
 }
 

@@ -1,6 +1,7 @@
-import { DescribeSubnetsCommand, DescribeVpcsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { NetworkConfiguration } from '@aws-sdk/client-ecs';
 import { type Doc, isFalsy } from './documents.js';
+import { loadEc2 } from './ec2-module.js';
 import { EcsError, ecsErrorCodes, isAwsError } from './errors.js';
 import type { EcsJobConfiguration } from './job-configuration.js';
 
@@ -11,7 +12,7 @@ import type { EcsJobConfiguration } from './job-configuration.js';
 async function findVpcs(ec2: EC2Client, vpcId: string | null, signal: AbortSignal): Promise<string[]> {
   try {
     const out = await ec2.send(
-      new DescribeVpcsCommand(
+      new (loadEc2().DescribeVpcsCommand)(
         vpcId ? { VpcIds: [vpcId] } : { Filters: [{ Name: 'isDefault', Values: ['true'] }] },
       ),
       { abortSignal: signal },
@@ -25,9 +26,12 @@ async function findVpcs(ec2: EC2Client, vpcId: string | null, signal: AbortSigna
 }
 
 async function subnetsOf(ec2: EC2Client, vpcId: string, signal: AbortSignal): Promise<string[]> {
-  const out = await ec2.send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }), {
-    abortSignal: signal,
-  });
+  const out = await ec2.send(
+    new (loadEc2().DescribeSubnetsCommand)({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+    {
+      abortSignal: signal,
+    },
+  );
   return (out.Subnets ?? []).map((s) => s.SubnetId).filter((id): id is string => typeof id === 'string');
 }
 

@@ -53,8 +53,9 @@ export const WorkerConfigSchema = z.strictObject({
    */
   reconcilePendingSeconds: seconds(60),
   /**
-   * The same for runs whose claiming worker is unknown (Prefect 2 servers have no flow-run labels): wait
-   * longer than any launch can take (the infrastructure call is bounded by 15 minutes).
+   * The same for runs whose claiming worker is unknown on a Prefect 2 server (no flow-run labels): wait longer than
+   * any launch can take (the infrastructure call is bounded by 15 minutes). On Prefect 3 a worker labels its claim
+   * at once, so an unlabelled claim gets `reconcilePendingSeconds`.
    */
   unownedPendingSeconds: seconds(1200),
   /** A worker whose last heartbeat is older than this many of its heartbeat intervals is considered gone. */

@@ -192,8 +192,13 @@ export class Reconciler {
     const type = r.state?.type ?? r.state_type;
     const since = Date.parse(r.state?.timestamp ?? '');
     if (type !== 'PENDING' || Number.isNaN(since)) return;
+    // Prefect 3 workers label a run right after claiming it, so an unlabelled claim older than the usual age is a
+    // dead worker's; Prefect 2 servers have no labels: any worker may still be launching it, wait longer.
+    const labelled = (this.d.sync.state.server?.major ?? 3) >= 3;
     const minAge =
-      owner === undefined ? this.d.config.unownedPendingSeconds : this.d.config.reconcilePendingSeconds;
+      owner === undefined && !labelled
+        ? this.d.config.unownedPendingSeconds
+        : this.d.config.reconcilePendingSeconds;
     if (this.d.clock.now().getTime() - since < minAge * 1000) return;
     const claim = claimStateOf(await this.d.api.readFlowRunStates(r.id, { signal }));
     // The run may have moved on between the two reads (a late PATCH, or it started): leave it to the next round.

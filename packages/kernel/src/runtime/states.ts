@@ -38,7 +38,7 @@ export async function proposeCrashed(
   server: ServerInfo | undefined,
   logger: Logger,
   signal?: AbortSignal,
-): Promise<OrchestrationResult | undefined> {
+): Promise<OrchestrationResult | 'gone' | 'failed'> {
   try {
     const result = await api.setFlowRunState(
       flowRunId,
@@ -54,9 +54,9 @@ export async function proposeCrashed(
     logger.info(`Reported flow run '${flowRunId}' as crashed: ${message}`);
     return result;
   } catch (e) {
-    if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return undefined;
+    if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return 'gone';
     logger.error(`Failed to report flow run '${flowRunId}' as crashed.`, { error: e });
-    return undefined;
+    return 'failed';
   }
 }
 

@@ -135,6 +135,22 @@ export class Submitter {
     const pool = this.d.sync.state.pool;
     if (!pool || !server) return { kind: 'not-claimed', reason: 'no work pool yet' };
 
+    // Spec §1.5 step 8 (Prefect 3 only: 2.x has no labels endpoint), done first instead of after rendering: the
+    // `prefect.worker.name` label is how reconciliation tells whose claim this is, so the window in which a claimed
+    // run carries no owner is one request long. Prefect's worker crashes the run when this PATCH fails; labels are
+    // informational, so we log and carry on instead.
+    if (server.major >= 3) {
+      try {
+        await api.updateFlowRunLabels(flowRun.id, {
+          'prefect.worker.name': this.d.workerName,
+          'prefect.worker.type': this.d.infrastructure.type,
+          'prefect.work-pool.name': pool.name,
+          'prefect.work-pool.id': pool.id,
+        });
+      } catch (e) {
+        runLog.warn(`Could not set the worker labels on flow run '${flowRun.id}': ${(e as Error).message}`);
+      }
+    }
     // From here the run is ours: every failure before the infrastructure exists is reported as a crash.
     let job: FlowRunJob;
     try {
@@ -174,20 +190,6 @@ export class Submitter {
     const subject = { flowRun, flow: job.flow, deployment };
     const submittedEventId = this.d.events?.submitted(subject);
 
-    // Spec §1.5 step 8 (Prefect 3 only: 2.x has no labels endpoint). Prefect's worker crashes the run
-    // when this PATCH fails; labels are informational, so we log and carry on instead.
-    if (server.major >= 3) {
-      try {
-        await api.updateFlowRunLabels(flowRun.id, {
-          'prefect.worker.name': this.d.workerName,
-          'prefect.worker.type': this.d.infrastructure.type,
-          'prefect.work-pool.name': pool.name,
-          'prefect.work-pool.id': pool.id,
-        });
-      } catch (e) {
-        runLog.warn(`Could not set the worker labels on flow run '${flowRun.id}': ${(e as Error).message}`);
-      }
-    }
     // Step 9: Pending named "Submitting"; any failure is ignored, as Prefect does. Prefect 2 servers
     // abort a Pending → Pending rename (the exception for renames arrived with Prefect 3), so the call is skipped there.
     if (server.major >= 3 && !relaunch) {
@@ -308,7 +310,13 @@ export class Submitter {
   private async crash(flowRun: FlowRun, e: unknown, runLog: Logger): Promise<SubmissionOutcome> {
     const message = `Failed to submit flow run to infrastructure: ${errorClassName(e)}: ${(e as Error)?.message ?? String(e)}`;
     runLog.error(`Failed to submit flow run '${flowRun.name}' to infrastructure.`, { error: e });
-    await proposeCrashed(this.d.api, flowRun.id, message, this.d.sync.state.server, runLog);
+    // The run is claimed (Pending) and nothing was launched: a crash report lost to a transient API error
+    // would leave it Pending for good, so it is sent up to five times, 1, 2, 4 and 8 s apart.
+    for (let attempt = 1; ; attempt += 1) {
+      const result = await proposeCrashed(this.d.api, flowRun.id, message, this.d.sync.state.server, runLog);
+      if (result !== 'failed' || attempt === 5) break;
+      await this.d.clock.sleep(1000 * 2 ** (attempt - 1));
+    }
     return { kind: 'crashed', message };
   }
 

@@ -38,6 +38,8 @@ export interface TrackedRun {
   maxRuntimeMs?: number;
   /** First time the tracker saw the run final in Prefect while its infrastructure had not been seen stop. */
   finalSeenAt?: Date;
+  /** The crash diagnosis and container log tail went to the run's logs (a failed crash report is retried without them). */
+  crashLogged?: boolean;
 }
 
 /** Options of {@link RunTracker}. @internal */
@@ -293,31 +295,54 @@ export class RunTracker implements ObservationSink {
     }
   }
 
-  /** Crashes a run with the diagnosis and the tail of its container log, then stops tracking it. */
+  /**
+   * Crashes a run with the diagnosis and the tail of its container log, then stops tracking it. When the
+   * crash report fails (the Prefect API answered an error, or did not answer), the run stays tracked and the
+   * next settle reports it again: released, it would stay Running (or Pending) with its infrastructure gone.
+   */
   private async crash(run: TrackedRun, message: string, signal: AbortSignal): Promise<void> {
     const log = this.opts.runLogger(run.flowRunId);
-    const d = run.lastChange?.diagnosis;
-    if (d)
-      log[d.level === 'warning' ? 'warn' : 'error'](`${d.summary}: ${d.detail} Resolution: ${d.resolution}`);
-    if (this.opts.infrastructure.crashLogs && this.opts.crashLogLines > 0) {
-      try {
-        const lines = await this.opts.infrastructure.crashLogs(run.identifier, {
-          signal,
-          limit: this.opts.crashLogLines,
-        });
-        if (lines.length > 0) {
-          log.info(`Last ${lines.length} log lines of the flow run's container:`);
-          for (const line of lines) log.info(line);
+    if (!run.crashLogged) {
+      run.crashLogged = true;
+      const d = run.lastChange?.diagnosis;
+      if (d)
+        log[d.level === 'warning' ? 'warn' : 'error'](
+          `${d.summary}: ${d.detail} Resolution: ${d.resolution}`,
+        );
+      if (this.opts.infrastructure.crashLogs && this.opts.crashLogLines > 0) {
+        try {
+          const lines = await this.opts.infrastructure.crashLogs(run.identifier, {
+            signal,
+            limit: this.opts.crashLogLines,
+          });
+          if (lines.length > 0) {
+            log.info(`Last ${lines.length} log lines of the flow run's container:`);
+            for (const line of lines) log.info(line);
+          }
+        } catch (e) {
+          // The crash report matters more than the log tail; the failure is recorded locally.
+          this.opts.logger.debug('Could not read the crashed container log.', {
+            flowRunId: run.flowRunId,
+            error: e,
+          });
         }
-      } catch (e) {
-        // The crash report matters more than the log tail; the failure is recorded locally.
-        this.opts.logger.debug('Could not read the crashed container log.', {
-          flowRunId: run.flowRunId,
-          error: e,
-        });
       }
     }
-    await proposeCrashed(this.opts.api, run.flowRunId, message, this.opts.server(), log, signal);
+    const result = await proposeCrashed(
+      this.opts.api,
+      run.flowRunId,
+      message,
+      this.opts.server(),
+      log,
+      signal,
+    );
+    if (result === 'failed') {
+      this.opts.logger.warn(
+        `Flow run '${run.flowRunName}' stays tracked: its crash report will be sent again at the next check.`,
+        { flowRunId: run.flowRunId },
+      );
+      return;
+    }
     this.opts.onCrashed?.();
     this.release(run.flowRunId);
   }
@@ -329,6 +354,9 @@ export class RunTracker implements ObservationSink {
   async settle(signal: AbortSignal): Promise<void> {
     if (this.runs.size === 0) return;
     const ids = [...this.runs.keys()];
+    // The states read below are as of this moment: a run whose infrastructure stopped after it is judged at
+    // the next settle, not crashed on a state read before the engine could report its end.
+    const readAt = this.opts.clock.now().getTime();
     const found = new Map<string, FlowRun>();
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
@@ -401,11 +429,16 @@ export class RunTracker implements ObservationSink {
         this.release(id);
         continue;
       }
-      if (now - tracked.stoppedAt.getTime() < this.opts.crashGraceMs) continue;
+      if (
+        readAt - tracked.stoppedAt.getTime() < this.opts.crashGraceMs ||
+        readAt < tracked.stoppedAt.getTime()
+      )
+        continue;
       const message = tracked.lastChange?.crashMessage ?? crashMessage(tracked.lastChange);
-      log.error(
-        `Flow run '${tracked.flowRunName}' infrastructure stopped but the run is still ${type ?? 'unknown'}.`,
-      );
+      if (!tracked.crashLogged)
+        log.error(
+          `Flow run '${tracked.flowRunName}' infrastructure stopped but the run is still ${type ?? 'unknown'}.`,
+        );
       await this.crash(tracked, message, signal);
     }
   }

@@ -317,6 +317,7 @@ describe('clientToken idempotency', () => {
     const again = await ecs.send(new RunTaskCommand(runRequest(td, { clientToken: 'token-1' })));
     expect(again.tasks?.[0]?.taskArn).toBe(out.tasks?.[0]?.taskArn);
     expect(aws.ecs.tasks()).toHaveLength(1);
+    expect(aws.ecs.runTaskClientTokens()).toEqual({ [String(out.tasks?.[0]?.taskArn)]: 'token-1' });
   });
 
   it('rejects the token with different parameters (ConflictException with resourceIds)', async () => {

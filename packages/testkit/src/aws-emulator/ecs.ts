@@ -134,6 +134,13 @@ export class EcsStore {
   readonly taskDefs: TaskDefRecord[] = [];
   readonly tasks = new Map<string, TaskRecord>();
   private readonly idempotency = new Map<string, IdempotencyRecord>();
+
+  /** The RunTask `clientToken` that started each task, by task ARN (tasks started without one are absent). */
+  clientTokens(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [token, record] of this.idempotency) for (const arn of record.taskArns) out.set(arn, token);
+    return out;
+  }
   private readonly runTaskFailures: Injection<RunTaskFailureInjection>[] = [];
   private readonly startFailures: Injection<string | undefined>[] = [];
   private readonly registerConflicts: Injection<null>[] = [];

@@ -733,6 +733,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
         const t = findTask(ref);
         return t ? { ...t.env } : undefined;
       },
+      runTaskClientTokens: () => Object.fromEntries(emu.ecs.clientTokens()),
       injectRunTaskFailure: (failure) => emu.ecs.injectRunTaskFailure(failure),
       injectStartFailure: (failure) =>
         emu.ecs.injectStartFailure(failure?.stoppedReason, failure?.times ?? 1),

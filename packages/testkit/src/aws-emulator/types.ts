@@ -339,6 +339,12 @@ export interface EcsEmulatorApi {
   taskDefinition(ref: string): EcsTaskDefinition | undefined;
   /** The environment the orchestration container of a task sees. */
   taskEnvironment(arnOrId: string): Record<string, string> | undefined;
+  /**
+   * The `clientToken` of the RunTask call that started each task, by task ARN (tasks started without a token
+   * are absent). Lets a test tell the launch attempts of one flow run apart (the fault suite's "launched at
+   * most once per attempt").
+   */
+  runTaskClientTokens(): Record<string, string>;
   injectRunTaskFailure(failure: RunTaskFailureInjection): AwsFaultHandle;
   /** The next task(s) stop with `TaskFailedToStart` before any container starts. */
   injectStartFailure(failure?: StartFailureInjection): AwsFaultHandle;

@@ -237,6 +237,67 @@ describe('worker runtime behaviour', () => {
     expect(prefect.schemaErrors()).toEqual([]);
   });
 
+  it('sends a crash report again when the Prefect API answered it with a 500 (found by the fault suite)', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const run = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    const kernel = worker(prefect, fake);
+    const { identifier } = await waitFor(() => [...fake.submissions.values()][0], 5000, 'a submission');
+    await waitFor(() => prefect.getFlowRun(run.id)?.infrastructure_pid, 5000, 'infrastructure_pid');
+    fake.emit({ identifier, status: 'running', providerStatus: 'RUNNING' });
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    const crashReports = prefect.faults.add({
+      method: 'POST',
+      path: '/flow_runs/{id}/set_state',
+      when: (info) => JSON.stringify(info.body ?? null).includes('"CRASHED"'),
+      times: 2,
+      response: { status: 500 },
+    });
+    fake.emit({
+      identifier,
+      status: 'stopped',
+      exitCode: 1,
+      stopCode: 'EssentialContainerExited',
+      diagnosis: {
+        summary: 'Container exited',
+        detail: 'exit 1',
+        resolution: 'Read its log.',
+        level: 'error',
+      },
+    });
+    await waitFor(() => prefect.getFlowRun(run.id)?.state?.type === 'CRASHED', 10_000, 'the crash');
+    expect(crashReports.hits()).toBe(2);
+    const diagnoses = () => prefect.logs().filter((l) => l.message.startsWith('Container exited: exit 1'));
+    await waitFor(() => diagnoses().length > 0, 5000, 'the diagnosis in the run logs');
+    await new Promise((r) => setTimeout(r, 300)); // a repeated diagnosis would land by now
+    expect(diagnoses()).toHaveLength(1);
+    expect(kernel.worker().tracker.size).toBe(0);
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
+  it('sends the crash report of a failed submission again after a 500, so the run does not stay Pending', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const run = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const crashReports = prefect.faults.add({
+      method: 'POST',
+      path: '/flow_runs/{id}/set_state',
+      when: (info) => JSON.stringify(info.body ?? null).includes('"CRASHED"'),
+      times: 1,
+      response: { status: 500 },
+    });
+    worker(
+      prefect,
+      createFakeInfrastructure({ type: 'ecs', failSubmit: () => new FakeLaunchError('no capacity') }),
+    );
+    await waitFor(() => prefect.getFlowRun(run.id)?.state?.type === 'CRASHED', 10_000, 'the crash');
+    expect(crashReports.hits()).toBe(1);
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
   it('releases a run the engine finished, and never proposes RUNNING or a final state itself', async () => {
     const prefect = await emulator();
     prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
