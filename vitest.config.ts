@@ -25,7 +25,11 @@ export default defineConfig({
         ssr,
         test: {
           name: 'integration',
-          include: ['packages/*/src/**/*.int.test.ts', 'examples/*/src/**/*.int.test.ts', 'soak/src/**/*.int.test.ts'],
+          include: [
+            'packages/*/src/**/*.int.test.ts',
+            'examples/*/src/**/*.int.test.ts',
+            'soak/src/**/*.int.test.ts',
+          ],
           testTimeout: 30_000,
           hookTimeout: 30_000,
         },

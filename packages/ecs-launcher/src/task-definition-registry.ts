@@ -130,7 +130,7 @@ export class TaskDefinitionRegistry {
       }
       const found = await this.lookup(ecs, prepared, opts);
       if (found.reuse) return found.reuse;
-      const registered = await this.register(ecs, prepared, hash, opts);
+      const registered = await this.register(ecs, prepared, opts);
       this.cache.set(opts.cacheKey, registered.arn);
       this.known.set(hash, {
         arn: registered.arn,
@@ -214,7 +214,6 @@ export class TaskDefinitionRegistry {
   private async register(
     ecs: ECSClient,
     prepared: Doc,
-    hash: string,
     opts: GetOrRegisterOptions,
   ): Promise<ResolvedTaskDefinition> {
     const { retry, sleep, random } = this.options;

@@ -82,6 +82,13 @@ export function decodeAwsQuery(
 
 type QueryStyle = 'ec2' | 'query';
 
+/** An awsQuery empty list is sent as `Name=` (botocore): it decodes to []. */
+function emptyList(key: string, params: Map<string, string>, used: Set<string>): [] | undefined {
+  if (params.get(key) !== '') return undefined;
+  used.add(key);
+  return [];
+}
+
 function decodeStructure(
   model: ServiceModel,
   node: QueryNode,
@@ -126,7 +133,7 @@ function decodeValue(
         keys,
         used,
         style,
-      ) ?? (params.get(key) === '' ? (used.add(key), []) : undefined)
+      ) ?? emptyList(key, params, used)
     );
   }
   if (shape.type === 'list') {

@@ -173,9 +173,8 @@ export class S3Store {
     };
     const inm = headers['if-none-match'];
     if (
-      inm !== undefined &&
       inm
-        .split(',')
+        ?.split(',')
         .map((s) => s.trim())
         .includes(object.etag)
     )
