@@ -10,7 +10,6 @@ import {
 } from '@stevedore/kernel';
 import { Command, CommanderError, Option } from 'commander';
 import { readConfigFile } from './config-file.js';
-import { formatDoctor, runDoctor } from './doctor.js';
 import { readEnvConfig, workerEnvFrom } from './env-config.js';
 import { type EventsOptions, eventsDelete, eventsDeploy, eventsStatusCommand } from './events.js';
 import { type IamPolicyOptions, iamPolicyCommand } from './iam-policy.js';
@@ -529,6 +528,8 @@ async function doctorCommand(
 ): Promise<number> {
   const kernel = await buildKernel(opts, io, source, () => undefined);
   if (typeof kernel === 'number') return kernel;
+  // Loaded on use: the STS, IAM and EC2 clients are not needed by `start` (cold start).
+  const { formatDoctor, runDoctor } = await import('./doctor.js');
   const results = await withAwsProfile(opts.profile as string | undefined, () =>
     runDoctor(kernel, { signal: io.signal, ...(opts.region ? { region: opts.region as string } : {}) }),
   );

@@ -3,7 +3,7 @@
  * base job templates stored in S3, JSON or YAML by content, revalidated by ETag, in whatever region the bucket is.
  * @packageDocumentation
  */
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import {
   abortError,
   definePlugin,
@@ -52,12 +52,22 @@ function statusOf(e: unknown): number | undefined {
 export class S3TemplateSource implements TemplateSource {
   readonly scheme = 's3';
   private readonly cache = new Map<string, Cached>();
-  private readonly client: S3Client;
+  private client: Promise<S3Client> | undefined;
 
-  constructor(options: { client?: S3Client; region?: string } = {}) {
-    this.client =
-      options.client ??
-      new S3Client({ followRegionRedirects: true, ...(options.region ? { region: options.region } : {}) });
+  constructor(private readonly options: { client?: S3Client; region?: string } = {}) {}
+
+  /** The S3 client, built at the first read: the SDK module is loaded only by workers that use s3:// (cold start). */
+  private s3(): Promise<S3Client> {
+    this.client ??= this.options.client
+      ? Promise.resolve(this.options.client)
+      : import('@aws-sdk/client-s3').then(
+          ({ S3Client }) =>
+            new S3Client({
+              followRegionRedirects: true,
+              ...(this.options.region ? { region: this.options.region } : {}),
+            }),
+        );
+    return this.client;
   }
 
   async read(uri: URL, opts: { signal: AbortSignal }): Promise<unknown> {
@@ -73,7 +83,8 @@ export class S3TemplateSource implements TemplateSource {
     const cached = this.cache.get(where);
     let text: string;
     try {
-      const out = await this.client.send(
+      const [client, { GetObjectCommand }] = await Promise.all([this.s3(), import('@aws-sdk/client-s3')]);
+      const out = await client.send(
         new GetObjectCommand({ Bucket: bucket, Key: key, ...(cached ? { IfNoneMatch: cached.etag } : {}) }),
         { abortSignal: opts.signal },
       );
