@@ -41,6 +41,14 @@ export {
   parseEcsJobConfiguration,
 } from './job-configuration.js';
 export {
+  ecsLaunchTypeToken,
+  FARGATE_LAUNCH_TYPE,
+  type LaunchType,
+  LaunchTypes,
+  type RunTaskFailureInfo,
+  selectedLaunchType,
+} from './launch-type.js';
+export {
   customNetworkConfiguration,
   inferNetworkConfiguration,
   resolveNetworkConfiguration,
