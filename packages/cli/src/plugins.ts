@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ec2CapacityPlugin } from '@stevedore/ec2-capacity';
 import { ecsLauncherPlugin } from '@stevedore/ecs-launcher';
+import { fargateSpotPlugin } from '@stevedore/fargate-spot';
 import { type AnyPlugin, isPluginDefinition, kernelErrorCodes, PluginError } from '@stevedore/kernel';
 import { observerSqsPlugin } from '@stevedore/observer-sqs';
 
@@ -9,7 +11,12 @@ import { observerSqsPlugin } from '@stevedore/observer-sqs';
  * First-party plugins the CLI activates by default. Each first-party package joins this list when it
  * registers a plugin (`definePlugin`); `--no-default-plugins` starts from an empty set.
  */
-export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [ecsLauncherPlugin, observerSqsPlugin];
+export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [
+  ecsLauncherPlugin,
+  fargateSpotPlugin,
+  ec2CapacityPlugin,
+  observerSqsPlugin,
+];
 
 /** Finds the plugin definitions a module exports (named exports or a `plugin`/`plugins` export). */
 export function pluginsFromModule(mod: Record<string, unknown>): AnyPlugin[] {

@@ -41,6 +41,7 @@ export {
   parseEcsJobConfiguration,
 } from './job-configuration.js';
 export {
+  clusterCapacityProviders,
   ecsLaunchTypeToken,
   FARGATE_LAUNCH_TYPE,
   type LaunchType,

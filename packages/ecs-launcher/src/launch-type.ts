@@ -1,3 +1,4 @@
+import { DescribeClustersCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import { token } from '@stevedore/kernel';
 import { type Doc, isFalsy } from './documents.js';
 import { EcsError, ecsErrorCodes } from './errors.js';
@@ -110,4 +111,19 @@ export class LaunchTypes {
       { details: { launchType: name, active: this.names() } },
     );
   }
+}
+
+/**
+ * The capacity providers attached to a cluster (DescribeClusters), for launch-type preflight checks; `undefined`
+ * when the cluster does not exist.
+ * @public
+ */
+export async function clusterCapacityProviders(
+  ecs: ECSClient,
+  cluster: string,
+  signal: AbortSignal,
+): Promise<string[] | undefined> {
+  const out = await ecs.send(new DescribeClustersCommand({ clusters: [cluster] }), { abortSignal: signal });
+  const found = out.clusters?.find((c) => c.status !== 'INACTIVE');
+  return found ? [...(found.capacityProviders ?? [])] : undefined;
 }
