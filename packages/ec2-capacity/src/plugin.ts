@@ -26,7 +26,8 @@ export const EC2_CAPACITY_REASONS: readonly string[] = Object.freeze([
 /** True when one RunTask failure is an EC2 capacity failure ({@link EC2_CAPACITY_REASONS}). @public */
 export function isEc2CapacityFailure(failure: RunTaskFailureInfo): boolean {
   const reason = failure.reason ?? '';
-  return EC2_CAPACITY_REASONS.some((r) => reason === r || reason.startsWith(`${r} `) || reason.includes(r));
+  // Whole reasons only: `MISSING` is a placement failure, `MISSING_TASK_DEFINITION` is not capacity.
+  return EC2_CAPACITY_REASONS.some((r) => reason === r || reason.startsWith(`${r} `));
 }
 
 /**
