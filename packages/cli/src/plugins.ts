@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ec2CapacityPlugin } from '@stevedore/ec2-capacity';
 import { ecsLauncherPlugin } from '@stevedore/ecs-launcher';
+import { fargateSpotPlugin } from '@stevedore/fargate-spot';
 import { type AnyPlugin, isPluginDefinition, kernelErrorCodes, PluginError } from '@stevedore/kernel';
 import { observerSqsPlugin } from '@stevedore/observer-sqs';
 import { templateS3Plugin } from '@stevedore/template-s3';
@@ -10,7 +12,13 @@ import { templateS3Plugin } from '@stevedore/template-s3';
  * First-party plugins the CLI activates by default. Each first-party package joins this list when it
  * registers a plugin (`definePlugin`); `--no-default-plugins` starts from an empty set.
  */
-export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [ecsLauncherPlugin, observerSqsPlugin, templateS3Plugin];
+export const DEFAULT_PLUGINS: readonly AnyPlugin[] = [
+  ecsLauncherPlugin,
+  fargateSpotPlugin,
+  ec2CapacityPlugin,
+  observerSqsPlugin,
+  templateS3Plugin,
+];
 
 /** Finds the plugin definitions a module exports (named exports or a `plugin`/`plugins` export). */
 export function pluginsFromModule(mod: Record<string, unknown>): AnyPlugin[] {

@@ -1,8 +1,14 @@
 /**
- * @stevedore/ec2-capacity — planned; see README.md. The package exists so the workspace's shape and versioning
- * are fixed; it registers no plugin yet, and the CLI does not load it.
+ * `@stevedore/ec2-capacity`: the `EC2` launch type for `@stevedore/ecs-launcher`.
  * @packageDocumentation
  */
+export {
+  EC2_CAPACITY_FAILURE,
+  EC2_CAPACITY_REASONS,
+  ec2CapacityPlugin,
+  ec2LaunchType,
+  isEc2CapacityFailure,
+} from './plugin.js';
 
-/** The plugin id this package will register, equal to its package suffix. @public */
+/** The plugin id, equal to the package suffix. @public */
 export const PLUGIN_ID = 'ec2-capacity';

@@ -2,6 +2,7 @@ import { DeregisterTaskDefinitionCommand, type ECSClient, StopTaskCommand } from
 import {
   type BaseJobTemplate,
   type Clock,
+  type Counter,
   type FlowRunJob,
   type Infrastructure,
   InfrastructureNotAvailableError,
@@ -33,6 +34,7 @@ import { type Doc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
 import { ignoredJobVariables } from './ignored-variables.js';
 import { type EcsJobConfiguration, parseEcsJobConfiguration } from './job-configuration.js';
+import { type LaunchType, LaunchTypes, type RunTaskFailureInfo } from './launch-type.js';
 import { type LiveTaskScope, listLiveTasks } from './live-tasks.js';
 import { resolveNetworkConfiguration } from './network.js';
 import { diffTaskDefinitions } from './preview.js';
@@ -76,6 +78,11 @@ export interface EcsInfrastructureOptions {
   defaultJobVariables?: Readonly<Record<string, unknown>>;
   /** Where `stevedore_aws_requests_total{service,operation,outcome}` is counted (the kernel's `/metrics` registry). */
   metrics?: Metrics;
+  /**
+   * The active launch types (the plugin passes FARGATE plus every contributed one). Default: open, so a directly
+   * constructed infrastructure accepts every launch type with the reference's shaping only.
+   */
+  launchTypes?: LaunchTypes;
   /**
    * Worker-level templates (task definition, RunTask parameters), loaded through `loader` at the first submission
    * and kept (see {@link applyWorkerTemplates}).
@@ -193,6 +200,8 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
   private readonly retry: EcsRetryOptions;
   private readonly sleep: Sleep;
   private readonly random: () => number;
+  private readonly launchTypes: LaunchTypes;
+  private readonly retriedTotal: Counter | undefined;
   private template: BaseJobTemplate | undefined;
 
   constructor(clients: EcsClientSources = defaultEcsClientSources, options: EcsInfrastructureOptions = {}) {
@@ -211,6 +220,12 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     this.sleep = options.sleep ?? abortableSleep;
     this.random = options.random ?? Math.random;
     this.registry = new TaskDefinitionRegistry({ retry: this.retry, sleep: this.sleep, random: this.random });
+    this.launchTypes = options.launchTypes ?? LaunchTypes.open();
+    // The kernel's own series (WorkerMetrics registers it too; the registry returns the one family).
+    this.retriedTotal = options.metrics?.counter(
+      'stevedore_flow_runs_retried_total',
+      'Launches retried or resumed, by class (e.g. relaunch after a worker died, capacity, spot interruption).',
+    );
   }
 
   /** The prefect-aws `ecs` base job template, unchanged (a fresh copy per call). */
@@ -319,6 +334,8 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     let taskDefinition: Doc;
     let newlyRegistered = false;
     const givenArn = config.task_run_request.taskDefinition;
+    // Fails before anything is registered when no active plugin provides the launch type.
+    if (isFalsy(givenArn)) this.launchTypes.select(config.task_run_request, config.task_definition);
     if (!isFalsy(givenArn)) {
       taskDefinitionArn = String(givenArn);
       notes.push(
@@ -383,14 +400,21 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       notes.push(
         'Network configuration: inferred at launch (default VPC, or vpc_id), unless network_configuration is set.',
       );
+    const launchType = this.launchTypes.select(config.task_run_request, taskDefinition);
     const { request, warnings } = prepareRunTaskRequest({
       config,
       taskDefinition,
       taskDefinitionArn,
       networkConfiguration,
       newlyRegistered,
+      launchType,
     });
     notes.push(...warnings);
+    const fallback = this.fallbackTarget(launchType, config, 'capacity');
+    if (fallback)
+      notes.push(
+        `Capacity: if ${launchType?.name} capacity is unavailable at RunTask, the task is relaunched on ${fallback.name}.`,
+      );
     requests.push({
       service: 'ecs',
       operation: 'RunTask',
@@ -411,6 +435,8 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     let taskDefinition: Doc;
     let newlyRegistered = false;
     const givenArn = config.task_run_request.taskDefinition;
+    // Fails before anything is registered when no active plugin provides the launch type.
+    if (isFalsy(givenArn)) this.launchTypes.select(config.task_run_request, config.task_definition);
     if (!isFalsy(givenArn)) {
       taskDefinitionArn = String(givenArn);
       taskDefinition = await describeExistingTaskDefinition(ecs, taskDefinitionArn, signal);
@@ -444,16 +470,12 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     });
 
     const networkConfiguration = await this.networkFor(settings, config, taskDefinition, signal);
-    const { request, warnings } = prepareRunTaskRequest({
-      config,
-      taskDefinition,
-      taskDefinitionArn,
-      networkConfiguration,
-      newlyRegistered,
-    });
+    const launchType = this.launchTypes.select(config.task_run_request, taskDefinition);
+    const runInput = { config, taskDefinition, taskDefinitionArn, networkConfiguration, newlyRegistered };
+    const { request, warnings } = prepareRunTaskRequest({ ...runInput, launchType });
     for (const warning of warnings) logger.warn(warning);
 
-    const task = await runTask(ecs, request, {
+    const runOptions = {
       signal,
       logger,
       attemptKey: job.attemptKey,
@@ -461,7 +483,30 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       sleep: this.sleep,
       random: this.random,
       cloudwatchLogs: config.configure_cloudwatch_logs === true,
-    });
+    };
+    let task: Awaited<ReturnType<typeof runTask>>;
+    try {
+      task = await runTask(ecs, request, runOptions);
+    } catch (e) {
+      const failureClass = classifyFailure(e, launchType);
+      const fallback = failureClass ? this.fallbackTarget(launchType, config, failureClass) : undefined;
+      if (!failureClass || !fallback) throw e;
+      // Relaunch in place on the fallback rung: same definition, the run stays Pending, a new clientToken.
+      logger.warn(
+        `${launchType?.name} capacity is unavailable (${(e as Error).message}); launching the task on ${fallback.name} instead.`,
+        { failureClass, from: launchType?.name, to: fallback.name },
+      );
+      this.retriedTotal?.inc({ class: failureClass });
+      const fallbackConfig: EcsJobConfiguration = {
+        ...config,
+        task_run_request: { ...config.task_run_request, launchType: fallback.name },
+      };
+      const next = prepareRunTaskRequest({ ...runInput, config: fallbackConfig, launchType: fallback });
+      task = await runTask(ecs, next.request, {
+        ...runOptions,
+        attemptKey: `${job.attemptKey}:${fallback.name}`,
+      });
+    }
     const cluster = config.cluster ?? task.clusterArn;
     if (!task.taskArn || !cluster) {
       throw new EcsError(
@@ -480,6 +525,21 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       autoDeregister: config.auto_deregister_task_definition === true,
     });
     return { identifier };
+  }
+
+  /**
+   * The launch type a classified RunTask failure falls back to: only when the user gave no capacity provider
+   * strategy (theirs passes through untouched) and the fallback is active.
+   */
+  private fallbackTarget(
+    launchType: LaunchType | undefined,
+    config: EcsJobConfiguration,
+    failureClass: string,
+  ): LaunchType | undefined {
+    if (!launchType?.capacityFallback || !isFalsy(config.task_run_request.capacityProviderStrategy))
+      return undefined;
+    const name = launchType.capacityFallback(failureClass);
+    return name === undefined ? undefined : this.launchTypes.get(name);
   }
 
   /**
@@ -701,4 +761,12 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     }
     logger.warn(message, { ignoredJobVariables: ignored });
   }
+}
+
+/** The class a launch type gives RunTask's final `failures[]` (carried in the error's details), if any. */
+function classifyFailure(e: unknown, launchType: LaunchType | undefined): string | undefined {
+  if (!(e instanceof EcsError) || !launchType?.classifyRunTaskFailure) return undefined;
+  const failures = e.details.failures;
+  if (!Array.isArray(failures) || failures.length === 0) return undefined;
+  return launchType.classifyRunTaskFailure(failures as RunTaskFailureInfo[]);
 }

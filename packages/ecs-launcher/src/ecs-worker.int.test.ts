@@ -10,6 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { ECSClient, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import { definePlugin } from '@stevedore/kernel';
 import {
   type AwsEmulator,
   type AwsEmulatorOptions,
@@ -26,6 +27,7 @@ import {
 } from '@stevedore/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadEcsBaseJobTemplate } from './base-job-template.js';
+import { ecsLaunchTypeToken } from './launch-type.js';
 import { ecsLauncherPlugin } from './plugin.js';
 
 // ------------------------------------------------------------------------------------------------ helpers
@@ -106,10 +108,27 @@ async function emulators(awsOptions: AwsEmulatorOptions = {}): Promise<Emulators
 
 type Worker = TestKernel & { handle: ReturnType<TestKernel['start']> };
 
+/**
+ * Activates `EC2` and `FARGATE_SPOT` with the reference's shaping only (what ecs-launcher does inline), so these
+ * tests cover the reference's behaviour; the capacity plugins' own additions are tested in their packages.
+ */
+const referenceLaunchTypes = definePlugin({
+  id: 'test-reference-launch-types',
+  kernel: '^0.1.0',
+  register(r) {
+    for (const name of ['EC2', 'FARGATE_SPOT'])
+      r.contribute(ecsLaunchTypeToken, { create: () => ({ name, packageName: 'test' }) });
+  },
+});
+
 /** Starts the real worker (kernel + ecs-launcher) with fast intervals. */
-function startWorker(prefect: PrefectEmulator, config: Record<string, unknown> = {}): Worker {
+function startWorker(
+  prefect: PrefectEmulator,
+  config: Record<string, unknown> = {},
+  plugins = [ecsLauncherPlugin, referenceLaunchTypes],
+): Worker {
   const kernel = createTestKernel({
-    plugins: [ecsLauncherPlugin],
+    plugins,
     apiUrl: prefect.url,
     pool: POOL,
     config: {
@@ -479,6 +498,21 @@ describe('task definitions: registered once, reused', () => {
     expect(task).toMatchObject({ launchType: 'EC2', clusterArn: cluster.clusterArn });
     expect(prefect.getFlowRun(run!.id)?.infrastructure_pid).toBe(`ec2-cluster::${task?.taskArn}`);
     expectNoSchemaErrors(env);
+  });
+
+  it('with ecs-launcher alone, an EC2 run crashes naming the plugin to add, before anything is registered', async () => {
+    const env = await emulators();
+    const { prefect, aws } = env;
+    aws.ecs.seedCluster({ name: 'ec2-cluster', capacityProviders: [], registeredContainerInstancesCount: 2 });
+    prefect.seedWorkPool({ name: POOL, type: 'ecs', base_job_template: ec2Template('ec2-cluster') });
+    const d = seedDeployment(prefect, { env: sim('complete') });
+    const [run] = seedRuns(prefect, d, 1);
+    startWorker(prefect, {}, [ecsLauncherPlugin]);
+    const state = await finalState(prefect, run!.id);
+    expect(state.type).toBe('CRASHED');
+    expect(state.message).toContain("No launch type 'EC2'. Active: FARGATE. Add @stevedore/ec2-capacity.");
+    expect(inputsOf(aws, 'RegisterTaskDefinition')).toEqual([]);
+    expect(inputsOf(aws, 'RunTask')).toEqual([]);
   });
 });
 

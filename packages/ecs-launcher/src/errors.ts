@@ -40,6 +40,8 @@ export const ecsErrorCodes = Object.freeze({
   TASK_DEFINITION_INACTIVE: 'ECS_TASK_DEFINITION_INACTIVE',
   /** RunTask: capacity provider misconfigured or out of capacity. */
   CAPACITY_PROVIDER_ERROR: 'ECS_CAPACITY_PROVIDER_ERROR',
+  /** The selected launch type is provided by no active plugin (e.g. `EC2` without `@stevedore/ec2-capacity`). */
+  LAUNCH_TYPE_UNAVAILABLE: 'ECS_LAUNCH_TYPE_UNAVAILABLE',
   /** RunTask: subnets or security groups rejected. */
   NETWORK_CONFIGURATION_ERROR: 'ECS_NETWORK_CONFIGURATION_ERROR',
   /** An infrastructure identifier is not `<cluster>::<task arn>`. */

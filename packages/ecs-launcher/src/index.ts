@@ -41,6 +41,15 @@ export {
   parseEcsJobConfiguration,
 } from './job-configuration.js';
 export {
+  clusterCapacityProviders,
+  ecsLaunchTypeToken,
+  FARGATE_LAUNCH_TYPE,
+  type LaunchType,
+  LaunchTypes,
+  type RunTaskFailureInfo,
+  selectedLaunchType,
+} from './launch-type.js';
+export {
   customNetworkConfiguration,
   inferNetworkConfiguration,
   resolveNetworkConfiguration,

@@ -62,7 +62,7 @@ describe('ecsLauncherPlugin', () => {
       {
         kind: 'provide',
         token: ecsLauncherTokens.infrastructure,
-        deps: ['logger', 'templates', 'clock', 'metrics'],
+        deps: ['logger', 'templates', 'clock', 'metrics', 'launchTypes'],
       },
       { kind: 'infrastructure', token: undefined, deps: ['ecs'] },
       { kind: 'observer', token: undefined, deps: ['ecs', 'logger', 'clock', 'events'] },

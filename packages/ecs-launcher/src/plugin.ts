@@ -1,4 +1,5 @@
 import {
+  allOf,
   type Clock,
   definePlugin,
   kernelTokens,
@@ -11,6 +12,7 @@ import { z } from 'zod';
 import { defaultEcsClientSources, type EcsClientSources } from './aws-clients.js';
 import { DescribeTasksObserver } from './describe-tasks-observer.js';
 import { EcsInfrastructure } from './ecs-infrastructure.js';
+import { ecsLaunchTypeToken, type LaunchType, LaunchTypes } from './launch-type.js';
 import { DEFAULT_RATE_LIMITS } from './rate-budget.js';
 
 const nonEmpty = z.string().min(1);
@@ -152,6 +154,11 @@ export interface EcsLauncherDeps {
   clients?: EcsClientSources;
   /** The kernel's `/metrics` registry. */
   metrics?: Metrics;
+  /**
+   * Launch types contributed by plugins (`FARGATE` is built in). Given (even empty), only the active ones may be
+   * selected; absent, every launch type is accepted with the reference's shaping (embedding without plugins).
+   */
+  launchTypes?: readonly LaunchType[];
 }
 
 /** Builds the plugin's {@link EcsInfrastructure} from its config section. @public */
@@ -165,6 +172,7 @@ export function createEcsLauncherInfrastructure(
     clock: deps.clock,
     defaultJobVariables: ecsLauncherJobVariables(config),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.launchTypes ? { launchTypes: new LaunchTypes(deps.launchTypes) } : {}),
     ...(defaultImage ? { defaultImage: () => defaultImage } : {}),
     ...(rateLimits ? { rateLimits } : {}),
     ...(taskDefinition || runTaskKwargs
@@ -191,9 +199,10 @@ export const ecsLauncherPlugin = definePlugin<EcsLauncherConfig>({
         templates: kernelTokens.templateLoader,
         clock: kernelTokens.clock,
         metrics: kernelTokens.metrics,
+        launchTypes: allOf(ecsLaunchTypeToken),
       },
-      create: ({ logger, templates, clock, metrics }, config) =>
-        createEcsLauncherInfrastructure(config ?? {}, { logger, templates, clock, metrics }),
+      create: ({ logger, templates, clock, metrics, launchTypes }, config) =>
+        createEcsLauncherInfrastructure(config ?? {}, { logger, templates, clock, metrics, launchTypes }),
     });
     r.provideInfrastructure({
       deps: { ecs: ecsLauncherTokens.infrastructure },

@@ -11,6 +11,7 @@ import { type Logger, splitCommand } from '@stevedore/kernel';
 import { cloneDoc, type Doc, dropNulls, isDoc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, type EcsErrorCode, ecsErrorCodes, isAwsError } from './errors.js';
 import type { EcsJobConfiguration } from './job-configuration.js';
+import type { LaunchType } from './launch-type.js';
 import { redactForLog } from './redact.js';
 import type { EcsRetryOptions, Sleep } from './retry.js';
 import { buildEcsTags } from './tags.js';
@@ -48,6 +49,8 @@ export interface PrepareRunTaskRequestInput {
   networkConfiguration: NetworkConfiguration | undefined;
   /** This submission registered the definition (for the auto-deregister tag). */
   newlyRegistered: boolean;
+  /** The selected {@link LaunchType}: its `shapeRunTaskRequest` runs after step 4 unless the user gave a strategy. */
+  launchType?: LaunchType | undefined;
 }
 
 /** A shaped RunTask request, with what the caller should warn about. @public */
@@ -129,6 +132,7 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
       delete req.launchType;
       req.capacityProviderStrategy = [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }];
     }
+    input.launchType?.shapeRunTaskRequest?.(req);
   }
 
   // 5.
@@ -307,8 +311,12 @@ export function runTaskError(
       : `${aws.name}: ${aws.message}`;
   const lower = text.toLowerCase();
   const cluster = ctx.cluster ?? 'default';
+  const failures =
+    e instanceof RunTaskFailures
+      ? { failures: e.failures.map((f) => ({ arn: f.arn, reason: f.reason, detail: f.detail })) }
+      : {};
   const make = (code: EcsErrorCode, message: string, retryable = false) =>
-    new EcsError(code, message, { cause: e, retryable, details: { cluster } });
+    new EcsError(code, message, { cause: e, retryable, details: { cluster, ...failures } });
 
   if (isAwsError(e, 'ClusterNotFoundException') || text.includes('ClusterNotFoundException')) {
     return make(
@@ -358,10 +366,7 @@ export function runTaskError(
   if (e instanceof RunTaskFailures) {
     return new EcsError(ecsErrorCodes.RUN_TASK_FAILED, e.message, {
       retryable: true,
-      details: {
-        cluster,
-        failures: e.failures.map((f) => ({ arn: f.arn, reason: f.reason, detail: f.detail })),
-      },
+      details: { cluster, ...failures },
     });
   }
   if (e instanceof NoTaskReturned) return make(ecsErrorCodes.RUN_TASK_FAILED, e.message);

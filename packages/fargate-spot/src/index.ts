@@ -1,8 +1,16 @@
 /**
- * @stevedore/fargate-spot — planned; see README.md. The package exists so the workspace's shape and versioning
- * are fixed; it registers no plugin yet, and the CLI does not load it.
+ * `@stevedore/fargate-spot`: the `FARGATE_SPOT` launch type for `@stevedore/ecs-launcher`.
  * @packageDocumentation
  */
+export {
+  CAPACITY_UNAVAILABLE_REASON,
+  type FargateSpotConfig,
+  FargateSpotConfigSchema,
+  fargateSpotLaunchType,
+  fargateSpotPlugin,
+  fargateSpotPreflightCheck,
+  SPOT_CAPACITY_FAILURE,
+} from './plugin.js';
 
-/** The plugin id this package will register, equal to its package suffix. @public */
+/** The plugin id, equal to the package suffix. @public */
 export const PLUGIN_ID = 'fargate-spot';

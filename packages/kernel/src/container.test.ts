@@ -6,7 +6,7 @@ import { isStevedoreError, kernelErrorCodes } from './errors.js';
 import type { Infrastructure } from './extension-points.js';
 import { createMemoryLogger } from './logger.js';
 import { definePlugin } from './plugin.js';
-import { kernelTokens, token } from './tokens.js';
+import { allOf, kernelTokens, token } from './tokens.js';
 import { KERNEL_VERSION } from './version.js';
 
 const infra = (type: string): Infrastructure => ({
@@ -149,6 +149,26 @@ describe('wirePlugins', () => {
     expect((e as Error).message).toContain(
       "Plugin 'needy' needs 'stevedore:test.missing' (as 'm'), but nothing provides it.",
     );
+  });
+  it('hands a factory every contribution of a multi-valued token with allOf (none: an empty list)', () => {
+    const logger = createMemoryLogger();
+    const kinds = token<string>('test.kinds');
+    const host = definePlugin({
+      id: 'host',
+      kernel: '^0.1.0',
+      register(r) {
+        r.provideInfrastructure({
+          deps: { kinds: allOf(kinds) },
+          create: ({ kinds }) => infra(kinds.join('+') || 'none'),
+        });
+      },
+    });
+    const adds = (id: string) =>
+      definePlugin({ id, kernel: '^0.1.0', register: (r) => r.contribute(kinds, { create: () => id }) });
+    const wired = wirePlugins(createRootContainer(), [host, adds('a'), adds('b')], new Map(), logger);
+    expect(wired.resolveAll(kernelTokens.infrastructure).map((i) => i.type)).toEqual(['a+b']);
+    const alone = wirePlugins(createRootContainer(), [host], new Map(), logger);
+    expect(alone.resolveAll(kernelTokens.infrastructure).map((i) => i.type)).toEqual(['none']);
   });
   it('uses a fresh container each time (no global state)', () => {
     const logger = createMemoryLogger();

@@ -4,7 +4,7 @@ import { type DependencyContainer, container as globalContainer, instanceCaching
 import { kernelErrorCodes, PluginError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { AnyPlugin, DepsMap, Factory, PluginRegistrar, ResolvedDeps } from './plugin.js';
-import { kernelTokens, type Token } from './tokens.js';
+import { allOfTarget, kernelTokens, type Token } from './tokens.js';
 import { KERNEL_VERSION } from './version.js';
 
 /**
@@ -118,6 +118,11 @@ export function wirePlugins(
         useFactory: instanceCachingFactory(() => {
           const deps = {} as Record<string, unknown>;
           for (const [name, depToken] of Object.entries(factory.deps ?? {})) {
+            const all = allOfTarget(depToken);
+            if (all !== undefined) {
+              deps[name] = child.isRegistered(all, true) ? child.resolveAll(all) : [];
+              continue;
+            }
             if (!child.isRegistered(depToken, true)) {
               throw new PluginError(
                 kernelErrorCodes.PLUGIN_MISSING,

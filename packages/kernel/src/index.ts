@@ -180,5 +180,5 @@ export {
   KERNEL_STEVEDORE_VARIABLES,
   withStevedoreVariables,
 } from './templating/stevedore-variables.js';
-export { kernelTokens, type Token, type TokenType, token } from './tokens.js';
+export { allOf, kernelTokens, type Token, type TokenType, token } from './tokens.js';
 export { KERNEL_VERSION } from './version.js';

@@ -19,6 +19,24 @@ export function token<T>(id: string): Token<T> {
   return Symbol.for(`stevedore:${id}`) as Token<T>;
 }
 
+const allOfTokens = new Map<symbol, symbol>();
+
+/**
+ * A dependency on every value contributed to a multi-valued token (`registrar.contribute`), in plugin order; an
+ * empty list when nothing contributes. Use it in a factory's `deps`: `deps: { all: allOf(someToken) }`.
+ * @public
+ */
+export function allOf<T>(tok: Token<T>): Token<T[]> {
+  const all = Symbol.for(`stevedore:all-of:${tok.description ?? ''}`);
+  allOfTokens.set(all, tok);
+  return all as Token<T[]>;
+}
+
+/** The multi-valued token an {@link allOf} token stands for, if it is one. @internal */
+export function allOfTarget(tok: symbol): symbol | undefined {
+  return allOfTokens.get(tok);
+}
+
 /** The type a token resolves to. @public */
 export type TokenType<K> = K extends Token<infer T> ? T : never;
 

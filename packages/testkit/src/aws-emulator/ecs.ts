@@ -686,7 +686,9 @@ export class EcsStore {
     // Capacity failures (injected) are answered in `failures`, with no tasks.
     const failure = this.consume(
       this.runTaskFailures,
-      (f) => f.cluster === undefined || this.findCluster(f.cluster) === cluster,
+      (f) =>
+        (f.cluster === undefined || this.findCluster(f.cluster) === cluster) &&
+        (f.capacityProvider === undefined || f.capacityProvider === (provider ?? launchType)),
     );
     if (failure) {
       const f = failure.value;

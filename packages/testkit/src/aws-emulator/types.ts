@@ -318,6 +318,11 @@ export interface RunTaskFailureInjection {
   times?: number;
   /** Only RunTask calls for this cluster (name or ARN). */
   cluster?: string;
+  /**
+   * Only RunTask calls that would place the task on this capacity: a capacity provider chosen from the strategy
+   * (`FARGATE_SPOT`, an ASG provider's name) or, without a strategy, the launch type (`FARGATE`, `EC2`).
+   */
+  capacityProvider?: string;
 }
 
 export interface StartFailureInjection {

@@ -1,0 +1,136 @@
+/**
+ * End to end: the real kernel with ecs-launcher + fargate-spot, real AWS SDK clients against the ECS emulator, the
+ * Prefect emulator, and the emulator's simulated engine finishing the run.
+ */
+import { ecsLauncherPlugin } from '@stevedore/ecs-launcher';
+import {
+  type AwsEmulator,
+  createTestKernel,
+  type JsonObject,
+  type PrefectEmulator,
+  startAwsEmulator,
+  startPrefectEmulator,
+} from '@stevedore/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fargateSpotPlugin } from './plugin.js';
+
+const POOL = 'spot-pool';
+const CAPACITY =
+  'Capacity is unavailable at this time. Please try again later or in a different availability zone';
+const AWS_ENV = [
+  'AWS_ENDPOINT_URL',
+  'AWS_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_PROFILE',
+];
+const AWS_ENV_EXTRA = ['AWS_EC2_METADATA_DISABLED', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
+const saved = new Map<string, string | undefined>();
+beforeAll(() => {
+  for (const k of [...AWS_ENV, ...AWS_ENV_EXTRA]) saved.set(k, process.env[k]);
+});
+afterAll(() => {
+  for (const [k, v] of saved) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+async function setup(pluginConfig: Record<string, unknown> = {}) {
+  const prefect = await startPrefectEmulator({ mode: '3' });
+  cleanups.push(() => prefect.stop());
+  const aws = await startAwsEmulator({ region: 'us-east-1' });
+  cleanups.push(() => aws.stop());
+  for (const k of AWS_ENV) delete process.env[k];
+  process.env.AWS_ENDPOINT_URL = aws.endpoint;
+  process.env.AWS_REGION = aws.region;
+  process.env.AWS_ACCESS_KEY_ID = 'test';
+  process.env.AWS_SECRET_ACCESS_KEY = 'test';
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const flow = prefect.seedFlow({ name: 'etl' });
+  prefect.seedWorkPool({ name: POOL, type: 'ecs' });
+  const deployment = prefect.seedDeployment({
+    flow_id: flow.id,
+    name: 'nightly',
+    work_pool_name: POOL,
+    job_variables: {
+      launch_type: 'FARGATE_SPOT',
+      env: { STEVEDORE_SIM_OUTCOME: 'complete', STEVEDORE_SIM_RUN_MS: '50' },
+    },
+  });
+  const kernel = createTestKernel({
+    plugins: [ecsLauncherPlugin, fargateSpotPlugin],
+    apiUrl: prefect.url,
+    pool: POOL,
+    config: {
+      querySeconds: 0.1,
+      trackerPollSeconds: 0.1,
+      crashGraceSeconds: 0,
+      plugins: { 'ecs-launcher': { observer: { pollSeconds: 0.1 } }, 'fargate-spot': pluginConfig },
+    },
+    overrides: { workerEnv: { PREFECT_API_URL: prefect.url } },
+  });
+  const run = prefect.seedFlowRun({ flow_id: flow.id, deployment_id: deployment.id });
+  return { prefect, aws, kernel, run };
+}
+
+async function finalState(prefect: PrefectEmulator, id: string) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const state = prefect.getFlowRun(id)?.state;
+    if (state && ['COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED'].includes(state.type)) return state;
+    if (Date.now() > deadline) throw new Error(`flow run ${id} did not finish`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const runTasks = (aws: AwsEmulator) =>
+  aws.requests.filter((r) => r.operation === 'RunTask' && r.input).map((r) => r.input as JsonObject);
+
+describe('fargate-spot end to end', () => {
+  it('Spot capacity unavailable at RunTask → relaunched on on-demand FARGATE, logged, counted, completes', async () => {
+    const { prefect, aws, kernel, run } = await setup();
+    aws.ecs.injectRunTaskFailure({ reason: CAPACITY, capacityProvider: 'FARGATE_SPOT', times: 10 });
+    const handle = kernel.start();
+    cleanups.push(() => handle.stop());
+    expect((await finalState(prefect, run.id)).type).toBe('COMPLETED');
+
+    const requests = runTasks(aws);
+    // The reference's 3 RunTask rounds on Spot, then one on FARGATE with a different clientToken.
+    expect(requests.slice(0, -1).map((r) => r.capacityProviderStrategy)).toEqual(
+      Array(3).fill([{ capacityProvider: 'FARGATE_SPOT', weight: 1 }]),
+    );
+    const last = requests.at(-1);
+    expect(last?.launchType).toBe('FARGATE');
+    expect(last).not.toHaveProperty('capacityProviderStrategy');
+    expect(new Set(requests.map((r) => r.clientToken)).size).toBe(requests.length);
+    expect(aws.ecs.tasks('default')[0]).toMatchObject({ launchType: 'FARGATE' });
+    // Flow-run logs are shipped in batches: wait for the relaunch line.
+    const relaunchLogged = () =>
+      prefect
+        .logs()
+        .some((l) => l.flow_run_id === run.id && l.message.includes('launching the task on FARGATE instead'));
+    const deadline = Date.now() + 10_000;
+    while (!relaunchLogged() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(relaunchLogged()).toBe(true);
+    expect(
+      kernel.metrics.counter('stevedore_flow_runs_retried_total', '').get({ class: 'spot-capacity' }),
+    ).toBe(1);
+    expect(aws.schemaErrors()).toEqual([]);
+  });
+
+  it('fallbackToOnDemand: false → the run crashes with the capacity error, nothing launched on FARGATE', async () => {
+    const { prefect, aws, kernel, run } = await setup({ fallbackToOnDemand: false });
+    aws.ecs.injectRunTaskFailure({ reason: CAPACITY, capacityProvider: 'FARGATE_SPOT', times: 10 });
+    const handle = kernel.start();
+    cleanups.push(() => handle.stop());
+    const state = await finalState(prefect, run.id);
+    expect(state.type).toBe('CRASHED');
+    expect(runTasks(aws).every((r) => r.launchType === undefined)).toBe(true);
+  });
+});
