@@ -265,18 +265,15 @@ export class RunTracker implements ObservationSink {
     try {
       const current = await api.readFlowRun(run.flowRunId);
       const type = current.state?.type ?? current.state_type;
-      if (
-        !type ||
-        type === 'RUNNING' ||
-        type === 'PAUSED' ||
-        type === 'CANCELLING' ||
-        TERMINAL_STATE_TYPES.has(type)
-      )
-        return;
+      // Only a Pending run is renamed. The server accepts Pending over a final Crashed or Failed state (re-runs), so
+      // the read must not be stale: a run this tracker has meanwhile seen start or stop (or settled) is left alone —
+      // found by the fault suite, where a delayed SQS event's proposal landed after the run had crashed.
+      if (type !== 'PENDING' || !this.stillPending(run)) return;
       const message =
         change.pendingMessage ??
         `Infrastructure is ${String(change.providerStatus ?? 'pending').toLowerCase()}.`;
       for (let attempt = 0; attempt < 5; attempt++) {
+        if (!this.stillPending(run)) return;
         const result = await api.setFlowRunState(run.flowRunId, {
           state: stateBody(run.flowRunId, 'PENDING', 'InfrastructurePending', message, this.opts.server()),
           force: false,
@@ -293,6 +290,16 @@ export class RunTracker implements ObservationSink {
         },
       );
     }
+  }
+
+  /** Still tracked and not seen past pending: an InfrastructurePending proposal would not overwrite a later state. */
+  private stillPending(run: TrackedRun): boolean {
+    return (
+      this.runs.get(run.flowRunId) === run &&
+      !run.stoppedAt &&
+      !run.runningAt &&
+      run.lastChange?.status === 'pending'
+    );
   }
 
   /**
