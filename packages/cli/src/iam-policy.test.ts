@@ -84,7 +84,7 @@ describe('stevedore iam-policy', () => {
     expect(await runCli(['iam-policy'], t)).toBe(0);
     const text = t.lines.join('\n');
     expect(text).toContain(
-      '# Worker role: the task role of the Stevedore worker service (plugins: ecs-launcher, observer-sqs, template-s3)',
+      '# Worker role: the task role of the Stevedore worker service (plugins: ecs-launcher, fargate-spot, observer-sqs, template-s3)',
     );
     expect(text).toContain('# Execution role of the flow-run tasks');
     expect(text).toContain('# Narrower with: --cluster');
