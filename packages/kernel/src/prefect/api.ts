@@ -17,6 +17,11 @@ import type {
 /** Options accepted by every API call. @public */
 export interface CallOptions {
   signal?: AbortSignal;
+  /**
+   * Retries of this call (default: the client's `maxRetries`). 0 for a proposal that must not land late: a retried
+   * request whose first answer was lost can be applied after the run has moved on.
+   */
+  retries?: number;
 }
 
 /**

@@ -208,7 +208,11 @@ class OpenApiPrefectClient implements PrefectApi {
     const fetch: ApiFetch = async (request) => {
       target.method = request.method.toUpperCase();
       target.path = this.transport.pathOf(request.url);
-      const response = await this.transport.send(request, signal);
+      const response = await this.transport.send(
+        request,
+        signal,
+        opts?.retries === undefined ? {} : { maxRetries: opts.retries },
+      );
       target.status = response.status;
       return response;
     };

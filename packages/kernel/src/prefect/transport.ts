@@ -349,7 +349,11 @@ export class PrefectTransport {
   }
 
   /** Sends an openapi-fetch request: reads its body once, then runs the retry loop. */
-  async send(request: Request, signal: AbortSignal | undefined): Promise<Response> {
+  async send(
+    request: Request,
+    signal: AbortSignal | undefined,
+    overrides: { maxRetries?: number } = {},
+  ): Promise<Response> {
     const body = request.body === null ? undefined : new Uint8Array(await request.arrayBuffer());
     return this.execute(
       {
@@ -360,11 +364,17 @@ export class PrefectTransport {
         contentType: request.headers.get('content-type'),
       },
       signal,
+      overrides,
     );
   }
 
-  private async execute(req: PreparedRequest, signal: AbortSignal | undefined): Promise<Response> {
-    const { maxRetries, maxMaintenanceRetries, logger } = this.settings;
+  private async execute(
+    req: PreparedRequest,
+    signal: AbortSignal | undefined,
+    overrides: { maxRetries?: number } = {},
+  ): Promise<Response> {
+    const { maxMaintenanceRetries, logger } = this.settings;
+    const maxRetries = overrides.maxRetries ?? this.settings.maxRetries;
     const isChange = CHANGE_METHODS.has(req.method);
     let tries = 0;
     let maintenanceRetries = 0;

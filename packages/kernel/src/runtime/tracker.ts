@@ -274,10 +274,16 @@ export class RunTracker implements ObservationSink {
         `Infrastructure is ${String(change.providerStatus ?? 'pending').toLowerCase()}.`;
       for (let attempt = 0; attempt < 5; attempt++) {
         if (!this.stillPending(run)) return;
-        const result = await api.setFlowRunState(run.flowRunId, {
-          state: stateBody(run.flowRunId, 'PENDING', 'InfrastructurePending', message, this.opts.server()),
-          force: false,
-        });
+        // Not retried: a retry of a proposal whose answer was lost can land after the engine moved the run on
+        // (Prefect accepts Pending over Completed/Crashed), leaving it Pending. The rename is cosmetic; skip it.
+        const result = await api.setFlowRunState(
+          run.flowRunId,
+          {
+            state: stateBody(run.flowRunId, 'PENDING', 'InfrastructurePending', message, this.opts.server()),
+            force: false,
+          },
+          { retries: 0 },
+        );
         if (result.status !== 'WAIT') return;
         await this.opts.clock.sleep(Math.max(0, Number(result.details.delay_seconds ?? 0)) * 1000);
       }
