@@ -320,8 +320,10 @@ class FaultInjector {
       case 'spot-interruption': {
         const running = this.aws.ecs.tasks().filter((x) => x.lastStatus === 'RUNNING');
         if (running.length === 0) {
-          // No task running at this moment: try again a little later (at most 20 times).
-          if (attempt < 20) this.later(500, () => this.apply(e, attempt + 1));
+          // No task running at this moment: look again every 100 ms for up to 90 s. Under a loaded CI machine a
+          // 10 s window once saw no RUNNING task at all (every task was still provisioning or already winding
+          // down), and the soak then failed for a fault it never injected.
+          if (attempt < 900) this.later(100, () => this.apply(e, attempt + 1));
           return;
         }
         const task = running[Math.floor(e.pick * running.length)];
