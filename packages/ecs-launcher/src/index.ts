@@ -120,6 +120,7 @@ export {
   type EcsContainerDescription,
   type EcsTaskDescription,
   ecsCrashMessage,
+  ecsInterruption,
   ecsTaskStatus,
   FLOW_RUN_ID_TAG,
   flowRunIdOf,

@@ -4,6 +4,7 @@ import {
   diagnoseEcsTask,
   type EcsTaskDescription,
   ecsCrashMessage,
+  ecsInterruption,
   ecsTaskStatus,
   orchestrationContainer,
   toStateChange,
@@ -358,5 +359,48 @@ describe('ecsCrashMessage (spec §3.4 (b) 4)', () => {
   it('leaves exit code 0 and running tasks alone', () => {
     expect(ecsCrashMessage(stopped({ containers: [{ name: 'prefect', exitCode: 0 }] }))).toBeUndefined();
     expect(ecsCrashMessage(task({ lastStatus: 'RUNNING' }))).toBeUndefined();
+  });
+});
+
+describe('ecsInterruption', () => {
+  const stopped = (stopCode: string, stoppedReason?: string) =>
+    ({
+      lastStatus: 'STOPPED',
+      stopCode,
+      ...(stoppedReason ? { stoppedReason } : {}),
+      containers: [{ name: 'prefect', lastStatus: 'STOPPED' }],
+    }) as const;
+
+  it('classes SpotInterruption and TerminationNotice as interruptions, with the stopped reason', () => {
+    expect(ecsInterruption(stopped('SpotInterruption', 'Your Spot Task was interrupted.'))).toEqual({
+      class: 'spot-interruption',
+      summary: 'Fargate Spot capacity was reclaimed (Your Spot Task was interrupted.).',
+    });
+    expect(ecsInterruption(stopped('TerminationNotice'))).toEqual({
+      class: 'infrastructure-terminated',
+      summary: 'The infrastructure under the ECS task was terminated.',
+    });
+  });
+
+  it("never classes the user's or the worker's stops, nor a task still running", () => {
+    for (const code of [
+      'EssentialContainerExited',
+      'UserInitiated',
+      'TaskFailedToStart',
+      'ServiceSchedulerInitiated',
+    ])
+      expect(ecsInterruption(stopped(code))).toBeUndefined();
+    expect(ecsInterruption({ lastStatus: 'RUNNING', stopCode: 'SpotInterruption' })).toBeUndefined();
+  });
+
+  it('reaches the kernel through toStateChange', () => {
+    const change = toStateChange(
+      { ...stopped('SpotInterruption', 'Your Spot Task was interrupted.'), version: 4 },
+      { identifier: 'c::t' },
+    );
+    expect(change.interruption?.class).toBe('spot-interruption');
+    expect(toStateChange(stopped('EssentialContainerExited'), { identifier: 'c::t' })).not.toHaveProperty(
+      'interruption',
+    );
   });
 });

@@ -1,5 +1,6 @@
 import {
   type InfrastructureDiagnosis,
+  type InfrastructureInterruption,
   type InfrastructureStateChange,
   type InfrastructureStatus,
   pythonRepr,
@@ -370,5 +371,33 @@ export function toStateChange(
   }
   const crash = ecsCrashMessage(task, opts.containerName);
   if (crash !== undefined) change.crashMessage = crash;
+  const interruption = ecsInterruption(task);
+  if (interruption !== undefined) change.interruption = interruption;
   return change;
+}
+
+/**
+ * The interruption a STOPPED task suffered, when AWS took its capacity away rather than the flow ending: the kernel
+ * reschedules such a run (within its budget) instead of crashing it. prefect-aws crashes it.
+ *
+ * - `stopCode` `SpotInterruption`: Fargate Spot (or a Spot capacity provider) reclaimed the capacity
+ *   (class `spot-interruption`);
+ * - `stopCode` `TerminationNotice`: the infrastructure under the task was terminated (Fargate task retirement, a
+ *   container instance terminated; class `infrastructure-terminated`).
+ *
+ * A task that stopped for any other reason (its container exited, a user or a worker stopped it, it failed to
+ * start) gives `undefined`: those are crashes or ordinary ends, never retried here.
+ * @public
+ */
+export function ecsInterruption(task: EcsTaskDescription): InfrastructureInterruption | undefined {
+  if (task.lastStatus !== 'STOPPED') return undefined;
+  const reason = task.stoppedReason ? ` (${task.stoppedReason})` : '';
+  if (task.stopCode === 'SpotInterruption')
+    return { class: 'spot-interruption', summary: `Fargate Spot capacity was reclaimed${reason}.` };
+  if (task.stopCode === 'TerminationNotice')
+    return {
+      class: 'infrastructure-terminated',
+      summary: `The infrastructure under the ECS task was terminated${reason}.`,
+    };
+  return undefined;
 }

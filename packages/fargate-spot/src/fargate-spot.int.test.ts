@@ -40,7 +40,7 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-async function setup(pluginConfig: Record<string, unknown> = {}) {
+async function setup(pluginConfig: Record<string, unknown> = {}, jobVariables: Record<string, unknown> = {}) {
   const prefect = await startPrefectEmulator({ mode: '3' });
   cleanups.push(() => prefect.stop());
   const aws = await startAwsEmulator({ region: 'us-east-1' });
@@ -61,6 +61,7 @@ async function setup(pluginConfig: Record<string, unknown> = {}) {
     job_variables: {
       launch_type: 'FARGATE_SPOT',
       env: { STEVEDORE_SIM_OUTCOME: 'complete', STEVEDORE_SIM_RUN_MS: '50' },
+      ...jobVariables,
     },
   });
   const kernel = createTestKernel({
@@ -79,8 +80,8 @@ async function setup(pluginConfig: Record<string, unknown> = {}) {
   return { prefect, aws, kernel, run };
 }
 
-async function finalState(prefect: PrefectEmulator, id: string) {
-  const deadline = Date.now() + 10_000;
+async function finalState(prefect: PrefectEmulator, id: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = prefect.getFlowRun(id)?.state;
     if (state && ['COMPLETED', 'FAILED', 'CRASHED', 'CANCELLED'].includes(state.type)) return state;
@@ -133,4 +134,75 @@ describe('fargate-spot end to end', () => {
     expect(state.type).toBe('CRASHED');
     expect(runTasks(aws).every((r) => r.launchType === undefined)).toBe(true);
   });
+
+  it('Spot interruption mid-run → AwaitingRetry, a new attempt on a new task, which completes', async () => {
+    const { prefect, aws, kernel, run } = await setup(
+      {},
+      { env: { STEVEDORE_SIM_OUTCOME: 'complete', STEVEDORE_SIM_RUN_MS: '1500' } },
+    );
+    const handle = kernel.start();
+    cleanups.push(() => handle.stop());
+    const first = await waitUntil(
+      () => aws.ecs.tasks().find((t) => t.lastStatus === 'RUNNING'),
+      'a running task',
+    );
+    await waitUntil(() => prefect.getFlowRun(run.id)?.state?.type === 'RUNNING', 'the engine Running');
+    aws.ecs.interruptSpot(String(first.taskArn));
+    expect((await finalState(prefect, run.id, 20_000)).type).toBe('COMPLETED');
+
+    expect(aws.ecs.tasks()).toHaveLength(2);
+    await aws.ecs.waitForTask(String(aws.ecs.tasks()[1]?.taskArn), 'STOPPED');
+    const tasks = aws.ecs.tasks();
+    expect(tasks[0]).toMatchObject({ stopCode: 'SpotInterruption', lastStatus: 'STOPPED' });
+    expect(tasks[1]).toMatchObject({ stopCode: 'EssentialContainerExited', lastStatus: 'STOPPED' });
+    const history = prefect.stateHistory(run.id);
+    const retry = history.find((s) => s.name === 'AwaitingRetry');
+    expect(retry?.type).toBe('SCHEDULED');
+    expect(retry?.message).toContain('Fargate Spot capacity was reclaimed (Your Spot Task was interrupted.)');
+    expect(retry?.message).toContain('interruption retry 1 of 3');
+    expect(history.map((s) => s.name)).toContain('AwaitingRetry');
+    expect(history.at(-1)?.type).toBe('COMPLETED');
+    // The second attempt is a second claim: its own RunTask clientToken.
+    expect(new Set(runTasks(aws).map((r) => r.clientToken)).size).toBe(2);
+    expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toContain(String(tasks[1]?.taskArn));
+    expect(
+      kernel.metrics.counter('stevedore_flow_runs_retried_total', '').get({ class: 'spot-interruption' }),
+    ).toBe(1);
+    expect(aws.schemaErrors()).toEqual([]);
+  });
+
+  it('interrupted on every attempt → Crashed with the whole history once stevedore_interruption_retries is spent', async () => {
+    const { prefect, aws, kernel, run } = await setup(
+      {},
+      {
+        stevedore_interruption_retries: 2,
+        env: { STEVEDORE_SIM_OUTCOME: 'spot-interruption', STEVEDORE_SIM_RUN_MS: '100' },
+      },
+    );
+    const handle = kernel.start();
+    cleanups.push(() => handle.stop());
+    const state = await finalState(prefect, run.id, 30_000);
+    expect(state.type).toBe('CRASHED');
+    expect(state.message).toContain('interrupted 3 times');
+    expect(state.message).toContain('budget of 2 (stevedore_interruption_retries) is spent');
+    expect(state.message).toMatch(
+      /History: Scheduled → Pending → .*AwaitingRetry at .*interruption retry 2 of 2/,
+    );
+    expect(aws.ecs.tasks().map((t) => t.stopCode)).toEqual(Array(3).fill('SpotInterruption'));
+    expect(prefect.stateHistory(run.id).filter((s) => s.name === 'AwaitingRetry')).toHaveLength(2);
+  });
 });
+
+async function waitUntil<T>(
+  check: () => T | undefined | false,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

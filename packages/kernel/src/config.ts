@@ -76,6 +76,13 @@ export const WorkerConfigSchema = z.strictObject({
    * (prefect-aws's `task_start_timeout_seconds`, 300). Per deployment or run: job variable `stevedore_start_timeout_seconds`. 0 disables it.
    */
   startTimeoutSeconds: seconds(300),
+  /**
+   * How many times a run whose infrastructure was interrupted by the provider (Fargate Spot reclaimed) is rescheduled
+   * (a forced Scheduled "AwaitingRetry" state, due now) before it is crashed. Counted from the run's state history, so
+   * every replica and every restart agrees. Per deployment or run: `stevedore_interruption_retries`. 0 crashes at once,
+   * as prefect-aws does.
+   */
+  interruptionRetries: z.number().int().min(0).max(100).default(3),
   /** Lines of a crashed container's log sent to the run's logs (prefect-aws's observer default: 500). */
   crashLogLines: z.number().int().min(0).max(10000).default(500),
   withHealthcheck: z.boolean().default(false),

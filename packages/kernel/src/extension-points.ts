@@ -156,6 +156,21 @@ export interface InfrastructureStateChange {
   diagnosis?: InfrastructureDiagnosis;
   /** For `stopped`: the message of the Crashed state, when the provider can say it better than the kernel's default. */
   crashMessage?: string;
+  /**
+   * For `stopped`: the provider took the infrastructure away for a reason that is not the flow's (ECS: stopCode
+   * `SpotInterruption`). Instead of crashing the run, the kernel reschedules it — a forced Scheduled state named
+   * `AwaitingRetry`, due now — while the run's interruption budget lasts (`interruptionRetries`,
+   * `stevedore_interruption_retries`); when it is spent the run ends Crashed with the whole history.
+   */
+  interruption?: InfrastructureInterruption;
+}
+
+/** Why the provider took a run's infrastructure away (see {@link InfrastructureStateChange.interruption}). @public */
+export interface InfrastructureInterruption {
+  /** A short class name for metrics and messages, e.g. `spot-interruption`. */
+  class: string;
+  /** What happened, in one sentence, e.g. "Fargate Spot capacity was reclaimed (Your Spot Task was interrupted.)". */
+  summary: string;
 }
 
 /** A provider's explanation of a stop (spec §3.4 `diagnose_ecs_task`). @public */

@@ -47,6 +47,7 @@ export type {
   FlowRunJob,
   Infrastructure,
   InfrastructureDiagnosis,
+  InfrastructureInterruption,
   InfrastructurePreview,
   InfrastructureStateChange,
   InfrastructureStatus,

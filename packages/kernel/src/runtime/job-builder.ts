@@ -94,20 +94,25 @@ export async function buildJobConfiguration(
 }
 
 /**
- * Reads a Stevedore-only job variable (`stevedore_*`) that must be a non-negative number of seconds.
+ * Reads a Stevedore-only job variable (`stevedore_*`) that must be a non-negative number of seconds (or, `count`, a
+ * non-negative whole number).
  * These never appear in the default base job template; they arrive as extra deployment or flow-run
  * job variables, which Prefect servers store as given.
  * @throws `KERNEL_CONFIG_INVALID` naming the variable when it is not a non-negative number.
  * @internal
  */
-export function stevedoreNumber(jobVariables: Record<string, unknown>, name: string): number | undefined {
+export function stevedoreNumber(
+  jobVariables: Record<string, unknown>,
+  name: string,
+  kind: 'seconds' | 'count' = 'seconds',
+): number | undefined {
   const raw = jobVariables[name];
   if (raw === undefined || raw === null || raw === '') return undefined;
   const n = typeof raw === 'string' ? Number(raw) : raw;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || (kind === 'count' && !Number.isInteger(n))) {
     throw new StevedoreError(
       kernelErrorCodes.CONFIG_INVALID,
-      `Job variable '${name}' must be a number of seconds ≥ 0, got ${JSON.stringify(raw)}. Fix it in the deployment's or flow run's job variables.`,
+      `Job variable '${name}' must be ${kind === 'count' ? 'a whole number' : 'a number of seconds'} ≥ 0, got ${JSON.stringify(raw)}. Fix it in the deployment's or flow run's job variables.`,
     );
   }
   return n;

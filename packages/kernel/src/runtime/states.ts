@@ -5,6 +5,58 @@ import type { PrefectApi } from '../prefect/api.js';
 import type { OrchestrationResult, ServerInfo, State, StateType } from '../prefect/types.js';
 
 /**
+ * The words in the message of every AwaitingRetry state the kernel writes after an infrastructure interruption;
+ * how the kernel tells its own reschedules from other AwaitingRetry states (a flow's own `retries`) in a history.
+ * @internal
+ */
+export const INTERRUPTION_RETRY_MARK = 'interruption retry';
+
+/** A state of the history that is one of the kernel's interruption reschedules. @internal */
+export function isInterruptionRetry(s: Pick<State, 'type' | 'name' | 'message'>): boolean {
+  return (
+    s.type === 'SCHEDULED' &&
+    s.name === 'AwaitingRetry' &&
+    (s.message ?? '').includes(INTERRUPTION_RETRY_MARK)
+  );
+}
+
+/**
+ * A state history, oldest first, as one line: `Scheduled → Pending → Running → AwaitingRetry (…) → …`, the messages
+ * of the kernel's reschedules in brackets; at most the last 40 states.
+ * @internal
+ */
+export function describeHistory(
+  history: readonly Pick<State, 'type' | 'name' | 'message' | 'timestamp'>[],
+): string {
+  const shown = history.slice(-40).map((s) => {
+    const name = s.name ?? s.type;
+    return isInterruptionRetry(s) ? `${name} at ${s.timestamp ?? '?'} (${s.message})` : name;
+  });
+  return `${history.length > 40 ? '… → ' : ''}${shown.join(' → ')}`;
+}
+
+/**
+ * A forced Scheduled state named `AwaitingRetry`, due `now` (Prefect's own `AwaitingRetry` constructor): the run goes
+ * back to the pool's queue and any worker of the pool may claim it. Forced, so it also replaces a Crashed state the
+ * engine reported when the infrastructure was taken away.
+ * @internal
+ */
+export async function proposeAwaitingRetry(
+  api: PrefectApi,
+  flowRunId: string,
+  message: string,
+  now: Date,
+  server: ServerInfo | undefined,
+  signal?: AbortSignal,
+): Promise<OrchestrationResult> {
+  const body = stateBody(flowRunId, 'SCHEDULED', 'AwaitingRetry', message, server);
+  body.state_details.scheduled_time = now.toISOString();
+  // Not retried: a retry after a lost answer would write a second AwaitingRetry and spend the budget twice. The
+  // caller reads the history before proposing again, and finds the first one if it landed.
+  return api.setFlowRunState(flowRunId, { state: body, force: true }, { signal, retries: 0 });
+}
+
+/**
  * The body of a state proposal. `message` and null-valued details are left out because Prefect 2.x
  * schemas declare them as non-nullable strings; `transition_id` is sent as Prefect 3's client does.
  * @internal

@@ -205,9 +205,11 @@ export class Submitter {
 
     let startTimeoutSeconds: number | undefined;
     let maxRuntimeSeconds: number | undefined;
+    let interruptionRetries: number | undefined;
     try {
       startTimeoutSeconds = stevedoreNumber(job.jobVariables, 'stevedore_start_timeout_seconds');
       maxRuntimeSeconds = stevedoreNumber(job.jobVariables, 'stevedore_max_runtime_seconds');
+      interruptionRetries = stevedoreNumber(job.jobVariables, 'stevedore_interruption_retries', 'count');
     } catch (e) {
       return this.crash(flowRun, e, runLog);
     }
@@ -229,6 +231,7 @@ export class Submitter {
       configuration: job.configuration,
       ...(startTimeoutSeconds === undefined ? {} : { startTimeoutMs: startTimeoutSeconds * 1000 }),
       ...(maxRuntimeSeconds === undefined ? {} : { maxRuntimeMs: maxRuntimeSeconds * 1000 }),
+      ...(interruptionRetries === undefined ? {} : { interruptionRetries }),
     });
     // Step 11.
     try {

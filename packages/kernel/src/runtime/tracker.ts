@@ -10,8 +10,16 @@ import type {
 } from '../extension-points.js';
 import type { Logger } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
-import { type FlowRun, type ServerInfo, TERMINAL_STATE_TYPES } from '../prefect/types.js';
-import { markCancelled, proposeCrashed, stateBody } from './states.js';
+import { type FlowRun, type ServerInfo, type StateType, TERMINAL_STATE_TYPES } from '../prefect/types.js';
+import {
+  describeHistory,
+  INTERRUPTION_RETRY_MARK,
+  isInterruptionRetry,
+  markCancelled,
+  proposeAwaitingRetry,
+  proposeCrashed,
+  stateBody,
+} from './states.js';
 
 /** One run this worker launched (or adopted) and has not yet seen finish. @public */
 export interface TrackedRun {
@@ -40,6 +48,8 @@ export interface TrackedRun {
   finalSeenAt?: Date;
   /** The crash diagnosis and container log tail went to the run's logs (a failed crash report is retried without them). */
   crashLogged?: boolean;
+  /** Times the run may be rescheduled after an infrastructure interruption (`stevedore_interruption_retries`). */
+  interruptionRetries?: number;
 }
 
 /** Options of {@link RunTracker}. @internal */
@@ -63,6 +73,10 @@ export interface RunTrackerOptions {
   teardownGraceMs: number;
   /** Default maximum runtime (ms) for runs that carry none; 0 means none. */
   maxRuntimeMs: number;
+  /** Default interruption budget for runs that carry none (`interruptionRetries`); 0 crashes interrupted runs. */
+  interruptionRetries?: number;
+  /** Called when the tracker reschedules an interrupted run, with the interruption's class (metrics). */
+  onRetried?: (cls: string) => void;
   /** Called when the tracker reports a run Crashed, or marks one Cancelled (metrics). */
   onCrashed?: () => void;
   onCancelled?: () => void;
@@ -390,6 +404,24 @@ export class RunTracker implements ObservationSink {
         continue;
       }
       const type = flowRun.state?.type ?? flowRun.state_type ?? undefined;
+      if (
+        tracked.stoppedAt &&
+        tracked.lastChange?.interruption &&
+        flowRun.infrastructure_pid &&
+        flowRun.infrastructure_pid !== tracked.identifier
+      ) {
+        // The run has been launched again elsewhere since (it was rescheduled): its new attempt is not ours to judge.
+        this.release(id);
+        continue;
+      }
+      if (
+        tracked.stoppedAt &&
+        tracked.lastChange?.interruption &&
+        this.interruptible(type, tracked, readAt)
+      ) {
+        await this.rescheduleOrCrash(tracked, type, signal);
+        continue;
+      }
       if (type && TERMINAL_STATE_TYPES.has(type)) {
         // Guaranteed teardown: a final run's infrastructure must stop. Normally the observer sees it stop
         // within seconds; one still running after the grace period is stopped (an engine hung on exit).
@@ -454,6 +486,103 @@ export class RunTracker implements ObservationSink {
         );
       await this.crash(tracked, message, signal);
     }
+  }
+
+  /**
+   * An interrupted run is rescheduled (or crashed, budget spent) when its engine died with it: the run is still
+   * Pending/Running after the crash grace, or the engine reported Crashed on the SIGTERM. Completed, Failed and
+   * Cancelled runs finished before the interruption and are left alone; a CANCELLING one is marked Cancelled.
+   */
+  private interruptible(type: StateType | undefined, run: TrackedRun, readAt: number): boolean {
+    if (type === 'CRASHED') return true;
+    if (type === undefined || TERMINAL_STATE_TYPES.has(type) || type === 'CANCELLING' || type === 'PAUSED')
+      return false;
+    const stoppedAt = run.stoppedAt?.getTime() ?? readAt;
+    return readAt - stoppedAt >= this.opts.crashGraceMs && readAt >= stoppedAt;
+  }
+
+  /**
+   * Reschedules an interrupted run — a forced Scheduled state named `AwaitingRetry`, due now, so any replica may
+   * pick it up and Prefect's state history shows the retry — while its interruption budget lasts. Attempts are
+   * counted from the run's state history (the AwaitingRetry states this mechanism wrote), so every replica and every
+   * restart counts the same. When the budget is spent the run ends Crashed with the history in its message.
+   * A failed proposal keeps the run tracked: the next settle tries again.
+   */
+  private async rescheduleOrCrash(
+    run: TrackedRun,
+    type: StateType | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const interruption = run.lastChange?.interruption;
+    if (!interruption) return;
+    const log = this.opts.runLogger(run.flowRunId);
+    const budget = run.interruptionRetries ?? this.opts.interruptionRetries ?? 0;
+    let history: Awaited<ReturnType<PrefectApi['readFlowRunStates']>>;
+    try {
+      history = await this.opts.api.readFlowRunStates(run.flowRunId, { signal });
+    } catch (e) {
+      if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) {
+        this.release(run.flowRunId);
+        return;
+      }
+      this.opts.logger.warn(
+        `Could not read the state history of interrupted flow run '${run.flowRunId}': ${(e as Error).message}; trying again at the next check.`,
+        { flowRunId: run.flowRunId },
+      );
+      return;
+    }
+    if (history.some((s) => isInterruptionRetry(s) && (s.message ?? '').includes(run.identifier))) {
+      // Already rescheduled for this infrastructure (a proposal whose answer was lost, or another replica): the run
+      // has moved on, maybe claimed again; touching it now could end its new attempt.
+      this.release(run.flowRunId);
+      return;
+    }
+    const used = history.filter(isInterruptionRetry).length;
+    if (used < budget) {
+      const message = `${interruption.summary} Rescheduled (${INTERRUPTION_RETRY_MARK} ${used + 1} of ${budget}; infrastructure ${run.identifier}).`;
+      const result = await proposeAwaitingRetry(
+        this.opts.api,
+        run.flowRunId,
+        message,
+        this.opts.clock.now(),
+        this.opts.server(),
+        signal,
+      ).catch((e: unknown) => {
+        if (isStevedoreError(e, kernelErrorCodes.PREFECT_OBJECT_NOT_FOUND)) return 'gone' as const;
+        this.opts.logger.warn(
+          `Could not reschedule interrupted flow run '${run.flowRunId}': ${(e as Error).message}; trying again at the next check.`,
+          { flowRunId: run.flowRunId },
+        );
+        return 'failed' as const;
+      });
+      if (result === 'failed') return;
+      if (result !== 'gone' && result.status === 'ACCEPT') {
+        log.warn(
+          `${interruption.summary} The flow run was rescheduled to run again (${INTERRUPTION_RETRY_MARK} ${used + 1} of ${budget}).`,
+        );
+        this.opts.onRetried?.(interruption.class);
+      } else if (result !== 'gone') {
+        log.warn(
+          `${interruption.summary} Rescheduling the flow run was not accepted (${result.status}: ${String(result.details.reason ?? '')}).`,
+        );
+      }
+      this.release(run.flowRunId);
+      return;
+    }
+    const message =
+      budget === 0
+        ? `${interruption.summary} The flow run is not rescheduled: its interruption budget is 0 (stevedore_interruption_retries).`
+        : `${interruption.summary} The flow run was interrupted ${used + 1} times and its interruption budget of ${budget} (stevedore_interruption_retries) is spent. History: ${describeHistory(history)}.`;
+    if (type === 'CRASHED') {
+      // The engine already reported Crashed on the SIGTERM; a second Crashed would be refused. The history goes to
+      // the run's logs instead.
+      log.error(message);
+      this.opts.onCrashed?.();
+      this.release(run.flowRunId);
+      return;
+    }
+    log.error(`Flow run '${run.flowRunName}' infrastructure was interrupted and will not be rescheduled.`);
+    await this.crash(run, message, signal);
   }
 
   private async startTimedOut(run: TrackedRun, timeoutMs: number, signal: AbortSignal): Promise<void> {

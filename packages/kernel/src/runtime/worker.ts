@@ -104,6 +104,8 @@ export class Worker {
       startTimeoutMs: d.config.startTimeoutSeconds * 1000,
       crashLogLines: d.config.crashLogLines,
       teardownGraceMs: d.config.teardownGraceSeconds * 1000,
+      interruptionRetries: d.config.interruptionRetries,
+      onRetried: (cls) => this.metrics.retried(cls),
       onCrashed: () => this.metrics.crashed(),
       onCancelled: () => this.metrics.cancelled(),
       maxRuntimeMs: d.config.maxRuntimeSeconds * 1000,

@@ -24,6 +24,13 @@ export const KERNEL_STEVEDORE_VARIABLES: Readonly<Record<string, JobVariableSche
     type: 'integer',
     minimum: 0,
   },
+  stevedore_interruption_retries: {
+    title: 'Interruption retries (Stevedore)',
+    description:
+      "Times the run is rescheduled (Scheduled 'AwaitingRetry') when its infrastructure is interrupted by the provider, e.g. Fargate Spot reclaimed, before it is crashed (Stevedore workers only; default: the worker's interruptionRetries, 3). 0 crashes at once.",
+    type: 'integer',
+    minimum: 0,
+  },
 });
 
 /**
