@@ -5,6 +5,8 @@
 export {
   EC2_CAPACITY_FAILURE,
   EC2_CAPACITY_REASONS,
+  type Ec2CapacityConfig,
+  Ec2CapacityConfigSchema,
   ec2CapacityPlugin,
   ec2LaunchType,
   isEc2CapacityFailure,

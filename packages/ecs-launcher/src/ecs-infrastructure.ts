@@ -1,4 +1,10 @@
-import { DeregisterTaskDefinitionCommand, type ECSClient, StopTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  DeregisterTaskDefinitionCommand,
+  type ECSClient,
+  type RunTaskCommandInput,
+  StopTaskCommand,
+  type Task,
+} from '@aws-sdk/client-ecs';
 import {
   type BaseJobTemplate,
   type Clock,
@@ -29,6 +35,7 @@ import {
   type EcsClientSources,
 } from './aws-clients.js';
 import { loadEcsBaseJobTemplate } from './base-job-template.js';
+import { CAPACITY_LADDER_VARIABLES, CapacityLadderWalk, capacityLadderSettings } from './capacity-ladder.js';
 import { readCrashLogs } from './crash-logs.js';
 import { type Doc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
@@ -40,7 +47,7 @@ import { resolveNetworkConfiguration } from './network.js';
 import { diffTaskDefinitions } from './preview.js';
 import { type AwsAttemptObserver, RateBudget, type RateLimit } from './rate-budget.js';
 import { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Sleep } from './retry.js';
-import { prepareRunTaskRequest, runTask, runTaskClientToken } from './run-task.js';
+import { prepareRunTaskRequest, type RunTaskOptions, runTask, runTaskClientToken } from './run-task.js';
 import {
   defaultPrefectImage,
   orchestrationContainerName,
@@ -83,6 +90,14 @@ export interface EcsInfrastructureOptions {
    * constructed infrastructure accepts every launch type with the reference's shaping only.
    */
   launchTypes?: LaunchTypes;
+  /**
+   * Worker-level capacity ladder: launch types walked in order on classified capacity failures, e.g.
+   * `['FARGATE_SPOT', 'FARGATE', 'EC2']`. Per deployment or run: `stevedore_capacity_ladder`. Default: none (only a
+   * launch type's own fallback, FARGATE_SPOT → FARGATE).
+   */
+  capacityLadder?: readonly string[];
+  /** Total seconds a launch may spend on capacity retries and fallbacks (default 600). Per run: `stevedore_capacity_budget_seconds`. */
+  capacityBudgetSeconds?: number;
   /**
    * Worker-level templates (task definition, RunTask parameters), loaded through `loader` at the first submission
    * and kept (see {@link applyWorkerTemplates}).
@@ -202,6 +217,8 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
   private readonly random: () => number;
   private readonly launchTypes: LaunchTypes;
   private readonly retriedTotal: Counter | undefined;
+  private readonly capacityLadder: readonly string[] | undefined;
+  private readonly capacityBudgetSeconds: number | undefined;
   private template: BaseJobTemplate | undefined;
 
   constructor(clients: EcsClientSources = defaultEcsClientSources, options: EcsInfrastructureOptions = {}) {
@@ -221,11 +238,18 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     this.random = options.random ?? Math.random;
     this.registry = new TaskDefinitionRegistry({ retry: this.retry, sleep: this.sleep, random: this.random });
     this.launchTypes = options.launchTypes ?? LaunchTypes.open();
+    this.capacityLadder = options.capacityLadder;
+    this.capacityBudgetSeconds = options.capacityBudgetSeconds;
     // The kernel's own series (WorkerMetrics registers it too; the registry returns the one family).
     this.retriedTotal = options.metrics?.counter(
       'stevedore_flow_runs_retried_total',
       'Launches retried or resumed, by class (e.g. relaunch after a worker died, capacity, spot interruption).',
     );
+  }
+
+  /** The `stevedore_*` job variables of this infrastructure: the capacity ladder's (see {@link CAPACITY_LADDER_VARIABLES}). */
+  stevedoreVariables(): Record<string, Record<string, unknown>> {
+    return structuredClone({ ...CAPACITY_LADDER_VARIABLES });
   }
 
   /** The prefect-aws `ecs` base job template, unchanged (a fresh copy per call). */
@@ -484,29 +508,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       random: this.random,
       cloudwatchLogs: config.configure_cloudwatch_logs === true,
     };
-    let task: Awaited<ReturnType<typeof runTask>>;
-    try {
-      task = await runTask(ecs, request, runOptions);
-    } catch (e) {
-      const failureClass = classifyFailure(e, launchType);
-      const fallback = failureClass ? this.fallbackTarget(launchType, config, failureClass) : undefined;
-      if (!failureClass || !fallback) throw e;
-      // Relaunch in place on the fallback rung: same definition, the run stays Pending, a new clientToken.
-      logger.warn(
-        `${launchType?.name} capacity is unavailable (${(e as Error).message}); launching the task on ${fallback.name} instead.`,
-        { failureClass, from: launchType?.name, to: fallback.name },
-      );
-      this.retriedTotal?.inc({ class: failureClass });
-      const fallbackConfig: EcsJobConfiguration = {
-        ...config,
-        task_run_request: { ...config.task_run_request, launchType: fallback.name },
-      };
-      const next = prepareRunTaskRequest({ ...runInput, config: fallbackConfig, launchType: fallback });
-      task = await runTask(ecs, next.request, {
-        ...runOptions,
-        attemptKey: `${job.attemptKey}:${fallback.name}`,
-      });
-    }
+    const task = await this.walkCapacityLadder(job, config, runInput, request, runOptions, launchType, ecs);
     const cluster = config.cluster ?? task.clusterArn;
     if (!task.taskArn || !cluster) {
       throw new EcsError(
@@ -525,6 +527,95 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       autoDeregister: config.auto_deregister_task_definition === true,
     });
     return { identifier };
+  }
+
+  /**
+   * RunTask on the selected launch type, then — on classified capacity failures only — the capacity ladder: the same
+   * rung again after a backoff while capacity scales out (EC2), then the next rung the task definition supports, within
+   * the ladder's total budget. Every step is logged to the flow run and counted. The run stays Pending throughout;
+   * each rung and each retry gets its own clientToken (a failed RunTask started nothing). A failure no launch type
+   * classifies — the flow's own: image, IAM, network, task definition — is thrown at once, never retried here. A
+   * user-supplied capacity provider strategy passes through untouched: ECS walks it, not us.
+   */
+  private async walkCapacityLadder(
+    job: FlowRunJob,
+    config: EcsJobConfiguration,
+    runInput: Omit<Parameters<typeof prepareRunTaskRequest>[0], 'launchType'>,
+    firstRequest: RunTaskCommandInput,
+    runOptions: RunTaskOptions,
+    first: LaunchType | undefined,
+    ecs: ECSClient,
+  ): Promise<Task> {
+    const logger = job.runLogger;
+    const userStrategy = !isFalsy(config.task_run_request.capacityProviderStrategy);
+    const settings = capacityLadderSettings(
+      job.jobVariables,
+      { ladder: this.capacityLadder, budgetSeconds: this.capacityBudgetSeconds },
+      this.launchTypes,
+    );
+    const walk = new CapacityLadderWalk(
+      first,
+      settings,
+      this.launchTypes,
+      runInput.taskDefinition,
+      () => performance.now(),
+      this.random,
+    );
+    let request = firstRequest;
+    let baseKey = job.attemptKey;
+    for (;;) {
+      const rung = walk.current;
+      const attemptKey = walk.attempt === 1 ? baseKey : `${baseKey}#capacity-retry-${walk.attempt}`;
+      try {
+        return await runTask(ecs, request, {
+          ...runOptions,
+          attemptKey,
+          // A class with its own backoff, or with a next rung on a configured ladder, replaces the reference's three
+          // quick attempts: the user asked for the ladder to be walked on capacity failures.
+          stopEarly: (failures) => {
+            if (userStrategy) return false;
+            const cls = rung?.classifyRunTaskFailure?.(failures);
+            return cls !== undefined && (walk.retryPolicy(cls) !== undefined || walk.hasNextRung());
+          },
+        });
+      } catch (e) {
+        const failureClass = userStrategy ? undefined : classifyFailure(e, rung);
+        if (!failureClass) throw e;
+        const step = walk.decide(failureClass);
+        const reason = (e as Error).message;
+        if (step.kind === 'stop') {
+          if (walk.index > 0 || walk.attempt > 1 || settings.ladder)
+            logger.error(`${rung?.name} capacity is unavailable (${reason}) and ${step.why}.`, {
+              failureClass,
+            });
+          throw e;
+        }
+        this.retriedTotal?.inc({ class: failureClass });
+        if (step.kind === 'retry') {
+          logger.warn(
+            `${rung?.name} capacity is unavailable (${reason}); trying again in ${Math.round(step.delayMs / 1000)} s while capacity scales out (attempt ${step.attempt} of ${step.of}).`,
+            { failureClass, launchType: rung?.name, delayMs: step.delayMs },
+          );
+          await this.sleep(step.delayMs, runOptions.signal);
+          continue;
+        }
+        for (const skipped of step.skipped)
+          logger.warn(`Skipping ${skipped.name} on the capacity ladder: ${skipped.why}.`);
+        // Relaunch in place on the next rung: same definition, the run stays Pending, a new clientToken.
+        logger.warn(
+          `${rung?.name} capacity is unavailable (${reason}); launching the task on ${step.to.name} instead.`,
+          { failureClass, from: rung?.name, to: step.to.name },
+        );
+        const nextConfig: EcsJobConfiguration = {
+          ...config,
+          task_run_request: { ...config.task_run_request, launchType: step.to.name },
+        };
+        const next = prepareRunTaskRequest({ ...runInput, config: nextConfig, launchType: step.to });
+        for (const warning of next.warnings) logger.warn(warning);
+        request = next.request;
+        baseKey = `${job.attemptKey}:${step.to.name}`;
+      }
+    }
   }
 
   /**
@@ -763,10 +854,16 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
   }
 }
 
-/** The class a launch type gives RunTask's final `failures[]` (carried in the error's details), if any. */
+/**
+ * The class a launch type gives RunTask's final `failures[]` (carried in the error's details), if any. ECS answers a
+ * few capacity conditions with an exception instead (`No Container Instances were found in your cluster.`): its
+ * message is classified as one failure reason.
+ */
 function classifyFailure(e: unknown, launchType: LaunchType | undefined): string | undefined {
   if (!(e instanceof EcsError) || !launchType?.classifyRunTaskFailure) return undefined;
   const failures = e.details.failures;
-  if (!Array.isArray(failures) || failures.length === 0) return undefined;
-  return launchType.classifyRunTaskFailure(failures as RunTaskFailureInfo[]);
+  if (Array.isArray(failures) && failures.length > 0)
+    return launchType.classifyRunTaskFailure(failures as RunTaskFailureInfo[]);
+  if (e.code !== ecsErrorCodes.NO_CONTAINER_INSTANCES) return undefined;
+  return launchType.classifyRunTaskFailure([{ reason: awsErrorInfo(e.cause).message }]);
 }

@@ -42,6 +42,8 @@ export const ecsErrorCodes = Object.freeze({
   CAPACITY_PROVIDER_ERROR: 'ECS_CAPACITY_PROVIDER_ERROR',
   /** The selected launch type is provided by no active plugin (e.g. `EC2` without `@stevedore/ec2-capacity`). */
   LAUNCH_TYPE_UNAVAILABLE: 'ECS_LAUNCH_TYPE_UNAVAILABLE',
+  /** `stevedore_capacity_ladder` / `stevedore_capacity_budget_seconds` are not usable. */
+  CAPACITY_LADDER_INVALID: 'ECS_CAPACITY_LADDER_INVALID',
   /** RunTask: subnets or security groups rejected. */
   NETWORK_CONFIGURATION_ERROR: 'ECS_NETWORK_CONFIGURATION_ERROR',
   /** An infrastructure identifier is not `<cluster>::<task arn>`. */

@@ -17,6 +17,14 @@ export {
   type ResolvedAwsClientSettings,
 } from './aws-clients.js';
 export { loadEcsBaseJobTemplate } from './base-job-template.js';
+export {
+  CAPACITY_LADDER_VARIABLES,
+  type CapacityLadderSettings,
+  CapacityLadderWalk,
+  capacityLadderSettings,
+  DEFAULT_CAPACITY_BUDGET_SECONDS,
+  type LadderStep,
+} from './capacity-ladder.js';
 export { GET_LOG_EVENTS_MAX_LIMIT } from './crash-logs.js';
 export {
   DESCRIBE_TASKS_BATCH_SIZE,
@@ -41,11 +49,15 @@ export {
   parseEcsJobConfiguration,
 } from './job-configuration.js';
 export {
+  type CapacityRetryPolicy,
   clusterCapacityProviders,
   ecsLaunchTypeToken,
+  FARGATE_CAPACITY_FAILURE,
+  FARGATE_CAPACITY_UNAVAILABLE,
   FARGATE_LAUNCH_TYPE,
   type LaunchType,
   LaunchTypes,
+  launchTypeCompatibility,
   type RunTaskFailureInfo,
   selectedLaunchType,
 } from './launch-type.js';

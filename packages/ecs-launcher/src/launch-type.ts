@@ -28,10 +28,42 @@ export interface LaunchType {
   readonly name: string;
   /** The package that provides it (named in the "no launch type" error). */
   readonly packageName: string;
+  /**
+   * The task-definition compatibility it needs (`FARGATE` or `EC2`), checked against the definition's
+   * `compatibilities` before a capacity ladder steps onto it. Default: `EC2` for `EC2`, else `FARGATE`.
+   */
+  readonly compatibility?: string;
   shapeRunTaskRequest?(request: Doc): void;
   classifyRunTaskFailure?(failures: readonly RunTaskFailureInfo[]): string | undefined;
   capacityFallback?(failureClass: string): string | undefined;
+  /**
+   * How a classified capacity failure is waited out on this launch type before the next rung of the ladder: RunTask
+   * again after a backoff, while capacity scales out (EC2 Auto Scaling). `undefined`: go to the next rung at once.
+   * With a policy, the reference's three quick RunTask attempts are replaced by it for that class.
+   */
+  capacityRetry?(failureClass: string): CapacityRetryPolicy | undefined;
 }
+
+/** Backoff for a classified capacity failure ({@link LaunchType.capacityRetry}). @public */
+export interface CapacityRetryPolicy {
+  /** RunTask attempts on this rung in all, the first included (≥ 1). */
+  attempts: number;
+  /** Wait before the second attempt; doubled for each next one (with ±20 % jitter). */
+  initialDelayMs: number;
+  /** Longest wait between two attempts. */
+  maxDelayMs: number;
+}
+
+/** The task-definition compatibility a launch type needs. @public */
+export function launchTypeCompatibility(t: LaunchType): string {
+  return t.compatibility ?? (t.name === 'EC2' ? 'EC2' : 'FARGATE');
+}
+
+/** The reason ECS gives in RunTask's `failures[]` when Fargate (or Fargate Spot) has no capacity for the task. @public */
+export const FARGATE_CAPACITY_UNAVAILABLE = 'Capacity is unavailable at this time';
+
+/** The failure class of "on-demand Fargate has no capacity" at RunTask. @public */
+export const FARGATE_CAPACITY_FAILURE = 'fargate-capacity';
 
 /** The multi-valued token plugins contribute {@link LaunchType}s to. @public */
 export const ecsLaunchTypeToken = token<LaunchType>('ecs-launcher.launch-type');
@@ -40,6 +72,12 @@ export const ecsLaunchTypeToken = token<LaunchType>('ecs-launcher.launch-type');
 export const FARGATE_LAUNCH_TYPE: LaunchType = Object.freeze({
   name: 'FARGATE',
   packageName: '@stevedore/ecs-launcher',
+  // Fargate itself can run out of capacity in a zone; classified so a capacity ladder can step past it.
+  classifyRunTaskFailure(failures: readonly RunTaskFailureInfo[]) {
+    return failures.some((f) => (f.reason ?? '').includes(FARGATE_CAPACITY_UNAVAILABLE))
+      ? FARGATE_CAPACITY_FAILURE
+      : undefined;
+  },
 });
 
 /** Launch types and the package providing each, for the "Add …" hint of an unknown one. */
@@ -96,6 +134,21 @@ export class LaunchTypes {
   }
 
   /**
+   * The active launch type `name`.
+   * @throws `ECS_LAUNCH_TYPE_UNAVAILABLE` ("No launch type 'EC2'. Active: FARGATE. Add @stevedore/ec2-capacity.")
+   */
+  require(name: string): LaunchType {
+    const found = this.byName.get(name);
+    if (found) return found;
+    const hint = KNOWN_PROVIDERS[name];
+    throw new EcsError(
+      ecsErrorCodes.LAUNCH_TYPE_UNAVAILABLE,
+      `No launch type '${name}'. Active: ${this.names().join(', ')}.${hint ? ` Add ${hint}.` : ' Set the launch_type job variable to an active one.'}`,
+      { details: { launchType: name, active: this.names() } },
+    );
+  }
+
+  /**
    * The launch type for a job configuration's request and (template or described) task definition.
    * @throws `ECS_LAUNCH_TYPE_UNAVAILABLE` when no active plugin provides it.
    */
@@ -104,12 +157,7 @@ export class LaunchTypes {
     if (name === undefined) return undefined;
     const found = this.byName.get(name);
     if (found || this.open) return found;
-    const hint = KNOWN_PROVIDERS[name];
-    throw new EcsError(
-      ecsErrorCodes.LAUNCH_TYPE_UNAVAILABLE,
-      `No launch type '${name}'. Active: ${this.names().join(', ')}.${hint ? ` Add ${hint}.` : ' Set the launch_type job variable to an active one.'}`,
-      { details: { launchType: name, active: this.names() } },
-    );
+    return this.require(name);
   }
 }
 

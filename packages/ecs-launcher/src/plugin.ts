@@ -32,6 +32,8 @@ const operations = Object.keys(DEFAULT_RATE_LIMITS) as [string, ...string[]];
  * - `observer.pollSeconds`: the shortest interval between two DescribeTasks polls.
  * - `defaultImage`: the Prefect container's image when nothing else sets one.
  * - `rateLimits`: per-operation overrides of the AWS rate budget, e.g. `{ RunTask: { ratePerSecond: 5 } }`.
+ * - `capacityLadder`, `capacityBudgetSeconds`: the capacity ladder: launch types
+ *   walked in order on classified capacity failures, and the total time the walk may take (default 600 s).
  * @public
  */
 export const EcsLauncherConfigSchema = z.strictObject({
@@ -74,6 +76,20 @@ export const EcsLauncherConfigSchema = z.strictObject({
     })
     .optional(),
   defaultImage: nonEmpty.optional().describe('Image of the Prefect container when nothing else sets one.'),
+  capacityLadder: z
+    .array(z.enum(['FARGATE_SPOT', 'FARGATE', 'EC2']))
+    .refine((l) => new Set(l).size === l.length, 'launch types must not repeat')
+    .optional()
+    .describe(
+      'Launch types walked in order on capacity failures, e.g. ["FARGATE_SPOT", "FARGATE", "EC2"]; per deployment or run: stevedore_capacity_ladder.',
+    ),
+  capacityBudgetSeconds: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      'Total seconds a launch may spend on capacity retries and fallbacks (default 600); per deployment or run: stevedore_capacity_budget_seconds.',
+    ),
   rateLimits: z
     .partialRecord(
       z.enum(operations),
@@ -166,7 +182,8 @@ export function createEcsLauncherInfrastructure(
   config: EcsLauncherConfig,
   deps: EcsLauncherDeps,
 ): EcsInfrastructure {
-  const { defaultImage, rateLimits, taskDefinition, runTaskKwargs } = config;
+  const { defaultImage, rateLimits, taskDefinition, runTaskKwargs, capacityLadder, capacityBudgetSeconds } =
+    config;
   return new EcsInfrastructure(deps.clients ?? defaultEcsClientSources, {
     logger: deps.logger,
     clock: deps.clock,
@@ -175,6 +192,8 @@ export function createEcsLauncherInfrastructure(
     ...(deps.launchTypes ? { launchTypes: new LaunchTypes(deps.launchTypes) } : {}),
     ...(defaultImage ? { defaultImage: () => defaultImage } : {}),
     ...(rateLimits ? { rateLimits } : {}),
+    ...(capacityLadder ? { capacityLadder } : {}),
+    ...(capacityBudgetSeconds === undefined ? {} : { capacityBudgetSeconds }),
     ...(taskDefinition || runTaskKwargs
       ? { templates: { loader: deps.templates, references: { taskDefinition, runTaskKwargs } } }
       : {}),

@@ -11,7 +11,7 @@ import { type Logger, splitCommand } from '@stevedore/kernel';
 import { cloneDoc, type Doc, dropNulls, isDoc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, type EcsErrorCode, ecsErrorCodes, isAwsError } from './errors.js';
 import type { EcsJobConfiguration } from './job-configuration.js';
-import type { LaunchType } from './launch-type.js';
+import { type LaunchType, launchTypeCompatibility } from './launch-type.js';
 import { redactForLog } from './redact.js';
 import type { EcsRetryOptions, Sleep } from './retry.js';
 import { buildEcsTags } from './tags.js';
@@ -136,7 +136,21 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
   }
 
   // 5.
-  if (input.networkConfiguration) req.networkConfiguration = input.networkConfiguration;
+  if (input.networkConfiguration) req.networkConfiguration = structuredClone(input.networkConfiguration);
+  // Stevedore: ECS refuses a public IP for awsvpc tasks on EC2 ("Assign public IP is not supported for this launch
+  // type"), and the reference's inferred network always asks for one, so an EC2 awsvpc task never starts there.
+  const awsvpc = isDoc(req.networkConfiguration) ? req.networkConfiguration.awsvpcConfiguration : undefined;
+  if (
+    input.launchType &&
+    launchTypeCompatibility(input.launchType) === 'EC2' &&
+    isDoc(awsvpc) &&
+    awsvpc.assignPublicIp === 'ENABLED'
+  ) {
+    delete awsvpc.assignPublicIp;
+    warnings.push(
+      'EC2 tasks in awsvpc network mode cannot have a public IP: assignPublicIp was left out of the network configuration.',
+    );
+  }
 
   // 6–8.
   const overrides: Doc = isDoc(req.overrides) ? req.overrides : {};
@@ -218,6 +232,11 @@ export interface RunTaskOptions {
   random: () => number;
   /** `configure_cloudwatch_logs` was on (for the access-denied message). */
   cloudwatchLogs: boolean;
+  /**
+   * A `failures` answer this says yes to ends the attempts at once (the caller has its own backoff for it, e.g. EC2
+   * capacity while the Auto Scaling group scales out).
+   */
+  stopEarly?: (failures: readonly Failure[]) => boolean;
 }
 
 class RunTaskFailures extends Error {
@@ -265,6 +284,7 @@ export async function runTask(
       if (out.failures && out.failures.length > 0) {
         lastError = new RunTaskFailures(out.failures);
         round++;
+        if (opts.stopEarly?.(out.failures)) break;
       } else if (task === undefined) {
         lastError = new NoTaskReturned();
         round++;

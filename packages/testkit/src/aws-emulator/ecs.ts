@@ -19,6 +19,7 @@ interface ClusterRecord {
   capacityProviders: string[];
   defaultCapacityProviderStrategy: EcsCapacityProviderStrategyItem[];
   registeredContainerInstancesCount: number;
+  ec2Capacity?: { cpu: number; memory: number };
   tags: EcsTag[];
 }
 
@@ -166,10 +167,60 @@ export class EcsStore {
       capacityProviders: input.capacityProviders ?? ['FARGATE', 'FARGATE_SPOT'],
       defaultCapacityProviderStrategy: input.defaultCapacityProviderStrategy ?? [],
       registeredContainerInstancesCount: input.registeredContainerInstancesCount ?? 0,
+      ...(input.ec2Capacity ? { ec2Capacity: { ...input.ec2Capacity } } : {}),
       tags: input.tags ?? [],
     };
     this.clusters.set(input.name, record);
     return this.clusterInfo(record);
+  }
+
+  scaleOutEc2(name: string, add: { cpu: number; memory: number; instances?: number }): EcsClusterInfo {
+    const c = this.findCluster(name);
+    if (!c) throw new Error(`no cluster ${name}`);
+    c.registeredContainerInstancesCount += add.instances ?? 1;
+    const now = c.ec2Capacity ?? { cpu: 0, memory: 0 };
+    c.ec2Capacity = { cpu: now.cpu + add.cpu, memory: now.memory + add.memory };
+    return this.clusterInfo(c);
+  }
+
+  /**
+   * What an EC2 task of `def` (with `overrides`) reserves: task-level cpu/memory when set, else the sum of its
+   * containers' `cpu` and `memory` (or `memoryReservation`).
+   */
+  private ec2Needs(def: ModelObject, overrides: ModelObject): { cpu: number; memory: number } {
+    const containers = list(def.containerDefinitions).map(obj);
+    const sum = (f: (c: ModelObject) => unknown) => containers.reduce((n, c) => n + (Number(f(c)) || 0), 0);
+    const cpu = Number(str(overrides.cpu) ?? str(def.cpu)) || sum((c) => c.cpu);
+    const memory =
+      Number(str(overrides.memory) ?? str(def.memory)) || sum((c) => c.memory ?? c.memoryReservation);
+    return { cpu, memory };
+  }
+
+  /** ECS's answer when no container instance has room: one `RESOURCE:*` failure per instance (at most 10). */
+  private ec2PlacementFailures(
+    cluster: ClusterRecord,
+    need: { cpu: number; memory: number },
+  ): ModelObject[] | null {
+    const capacity = cluster.ec2Capacity;
+    if (!capacity) return null;
+    const used = { cpu: 0, memory: 0 };
+    for (const t of this.tasks.values()) {
+      if (t.clusterArn !== cluster.arn || t.lastStatus === 'STOPPED' || !t.ec2Reservation) continue;
+      used.cpu += t.ec2Reservation.cpu;
+      used.memory += t.ec2Reservation.memory;
+    }
+    const reason =
+      need.memory > capacity.memory - used.memory
+        ? 'RESOURCE:MEMORY'
+        : need.cpu > capacity.cpu - used.cpu
+          ? 'RESOURCE:CPU'
+          : null;
+    if (!reason) return null;
+    const n = Math.max(1, Math.min(10, cluster.registeredContainerInstancesCount));
+    return Array.from({ length: n }, (_, i) => ({
+      arn: this.arn(`container-instance/${cluster.name}/${(i + 1).toString(16).padStart(32, '0')}`),
+      reason,
+    }));
   }
 
   clusterInfo(c: ClusterRecord): EcsClusterInfo {
@@ -698,6 +749,17 @@ export class EcsStore {
       if (token !== undefined) this.idempotency.set(token, { fingerprint, taskArns: [], failures });
       return { tasks: [], failures };
     }
+    // Simulated EC2 capacity (`ec2Capacity`): no room on any container instance → RESOURCE:* failures.
+    const ec2Need =
+      launchType === 'EC2' && provider === undefined ? this.ec2Needs(def, overrides) : undefined;
+    if (ec2Need) {
+      const need = { cpu: ec2Need.cpu * count, memory: ec2Need.memory * count };
+      const failures = this.ec2PlacementFailures(cluster, need);
+      if (failures) {
+        if (token !== undefined) this.idempotency.set(token, { fingerprint, taskArns: [], failures });
+        return { tasks: [], failures };
+      }
+    }
 
     const orchestration =
       containerNames.find((n) => n === 'prefect') ??
@@ -790,6 +852,7 @@ export class EcsStore {
         createdAt: now,
         updatedAt: now,
         version: 1,
+        ...(ec2Need && cluster.ec2Capacity ? { ec2Reservation: ec2Need } : {}),
         env: { ...defEnv, ...overrideEnv },
         orchestration,
         behavior: null,

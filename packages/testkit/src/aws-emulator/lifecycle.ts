@@ -38,6 +38,8 @@ export interface ContainerRecord {
 
 export interface TaskRecord {
   id: string;
+  /** CPU units and MiB this EC2-launched task holds on the cluster's simulated container instances until it stops. */
+  ec2Reservation?: { cpu: number; memory: number };
   arn: string;
   clusterArn: string;
   clusterName: string;

@@ -712,6 +712,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
     accountId,
     ecs: {
       seedCluster: (input) => emu.ecs.seedCluster(input),
+      scaleOutEc2: (cluster, add) => emu.ecs.scaleOutEc2(cluster, add),
       clusters: () => [...emu.ecs.clusters.values()].map((c) => emu.ecs.clusterInfo(c)),
       tasks: (cluster) => {
         const c = cluster === undefined ? undefined : emu.ecs.findCluster(cluster);

@@ -232,6 +232,13 @@ export interface SeedClusterInput {
   defaultCapacityProviderStrategy?: EcsCapacityProviderStrategyItem[];
   /** EC2 container instances registered (default 0: EC2 launch type tasks cannot be placed). */
   registeredContainerInstancesCount?: number;
+  /**
+   * Simulated free capacity of those instances, summed (CPU units, MiB). When set, a `launchType: EC2` RunTask whose
+   * task needs more than what running EC2 tasks leave free is answered as ECS does: no task, a `failures[]` entry per
+   * container instance with reason `RESOURCE:MEMORY` (or `RESOURCE:CPU`). Unset: capacity is unlimited.
+   * Grow it with `scaleOutEc2` (an Auto Scaling group adding instances).
+   */
+  ec2Capacity?: { cpu: number; memory: number };
   tags?: EcsTag[];
 }
 
@@ -334,6 +341,11 @@ export interface StartFailureInjection {
 
 export interface EcsEmulatorApi {
   seedCluster(input: SeedClusterInput): EcsClusterInfo;
+  /**
+   * The cluster's Auto Scaling group adds `instances` container instances (default 1) with `cpu`/`memory` more
+   * capacity in all (see {@link SeedClusterInput.ec2Capacity}).
+   */
+  scaleOutEc2(cluster: string, add: { cpu: number; memory: number; instances?: number }): EcsClusterInfo;
   clusters(): EcsClusterInfo[];
   /** Every task (optionally of one cluster, name or ARN), oldest first. */
   tasks(cluster?: string): EcsTask[];
