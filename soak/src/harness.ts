@@ -399,10 +399,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const dir = options.outDir ?? (tempDir as string);
   mkdirSync(dir, { recursive: true });
   // Reconciliation at soak speed: every 2 s instead of 60; a claimed run without infrastructure_pid is taken over
-  // after 4 s (the default 60 s would outlast the drain); a final run's task is stopped after 10 s.
+  // after 4 s (the default 60 s would outlast the drain); a final run's task is stopped after 10 s. The crash grace
+  // (how long a stopped task's engine gets to report before the run is crashed or, interrupted, rescheduled) is 5 s
+  // instead of 30: the simulated engine reports before its container exits, and 30 s outlasted the drain's 20 s stall
+  // limit when a Spot interruption was the last thing to settle (a run was left Running, reported as a violation).
   writeFileSync(
     join(dir, 'stevedore.config.json'),
-    `${JSON.stringify({ reconcileSeconds: 2, reconcilePendingSeconds: 4, teardownGraceSeconds: 10 }, null, 2)}\n`,
+    `${JSON.stringify({ reconcileSeconds: 2, reconcilePendingSeconds: 4, teardownGraceSeconds: 10, crashGraceSeconds: 5 }, null, 2)}\n`,
   );
 
   const prefect = await startPrefectEmulator({ mode: '3', apiKey: secrets.apiKey, seed: options.seed });

@@ -49,6 +49,23 @@ describe('launchedAtMostOncePerAttempt', () => {
     expect(r).toMatchObject({ held: true, checked: '2 tasks, 2 attempts, 1 runs' });
   });
 
+  it('recognises the capacity ladder’s tokens (a rung, a backoff retry) as the claim’s attempt', () => {
+    const runs = [run('COMPLETED', ['p1', 'p2'])];
+    const tasks = [
+      task('t1', attemptToken(RUN, 'p1:FARGATE', 1)),
+      task('t2', attemptToken(RUN, 'p2#capacity-retry-3', 1)),
+    ];
+    expect(launchedAtMostOncePerAttempt(runs, tasks)).toMatchObject({
+      held: true,
+      checked: '2 tasks, 2 attempts, 1 runs',
+    });
+    const twice = [
+      task('t1', attemptToken(RUN, 'p1', 1)),
+      task('t2', attemptToken(RUN, 'p1:EC2#capacity-retry-2', 2)),
+    ];
+    expect(launchedAtMostOncePerAttempt([run('COMPLETED')], twice).held).toBe(false);
+  });
+
   it('names an attempt that launched two tasks', () => {
     const tasks = [task('t1', attemptToken(RUN, 'p1', 1)), task('t2', attemptToken(RUN, 'p1', 2))];
     const r = launchedAtMostOncePerAttempt([run('COMPLETED')], tasks);

@@ -68,6 +68,8 @@ export function attemptToken(flowRunId: string, pendingStateId: string, round: n
 
 /** How many RunTask rounds of one attempt the checker recognises (rounds after `failures` answers). */
 const MAX_ROUNDS = 20;
+/** Backoff retries per capacity-ladder rung the checker recognises. */
+const LADDER_RETRIES = 6;
 
 /**
  * Every run launched at most once per attempt. An attempt is a claim: a PENDING state of the run's history
@@ -86,6 +88,15 @@ export function launchedAtMostOncePerAttempt(
       if (s.type !== 'PENDING') continue;
       for (let round = 1; round <= MAX_ROUNDS; round += 1)
         tokens.set(attemptToken(run.id, s.id, round), s.id);
+      // The capacity ladder's keys (ecs-launcher): `<claim>:<launch type>` per rung, `#capacity-retry-<n>` per
+      // backoff retry on a rung; each runs at most the reference's three rounds.
+      for (const rung of ['', ':FARGATE', ':FARGATE_SPOT', ':EC2'])
+        for (let retry = 1; retry <= LADDER_RETRIES; retry += 1) {
+          if (rung === '' && retry === 1) continue;
+          const suffix = `${rung}${retry === 1 ? '' : `#capacity-retry-${retry}`}`;
+          for (let round = 1; round <= 3; round += 1)
+            tokens.set(attemptToken(run.id, `${s.id}${suffix}`, round), s.id);
+        }
     }
     tokensByRun.set(run.id, tokens);
   }

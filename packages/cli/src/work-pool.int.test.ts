@@ -60,6 +60,10 @@ describe.each(['3', '2'] as const)('stevedore work-pool (Prefect %s)', (mode) =>
     expect(Object.keys(props).filter((k) => k.startsWith('stevedore_'))).toEqual([
       'stevedore_start_timeout_seconds',
       'stevedore_max_runtime_seconds',
+      'stevedore_interruption_retries',
+      // The ecs infrastructure's own (the capacity ladder).
+      'stevedore_capacity_ladder',
+      'stevedore_capacity_budget_seconds',
     ]);
     // The job configuration is untouched: a pool made by Stevedore still works for the Python worker.
     expect(

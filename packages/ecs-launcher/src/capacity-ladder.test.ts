@@ -28,7 +28,10 @@ function walk(first: string, ladder: string[] | undefined, opts: { budgetMs?: nu
     () => now,
     () => 0.5,
   );
-  return { w, advance: (ms: number) => (now += ms) };
+  const advance = (ms: number): void => {
+    now += ms;
+  };
+  return { w, advance };
 }
 
 describe('capacityLadderSettings', () => {

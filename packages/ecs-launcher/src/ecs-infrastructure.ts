@@ -41,7 +41,12 @@ import { type Doc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
 import { ignoredJobVariables } from './ignored-variables.js';
 import { type EcsJobConfiguration, parseEcsJobConfiguration } from './job-configuration.js';
-import { type LaunchType, LaunchTypes, type RunTaskFailureInfo } from './launch-type.js';
+import {
+  FARGATE_CAPACITY_UNAVAILABLE,
+  type LaunchType,
+  LaunchTypes,
+  type RunTaskFailureInfo,
+} from './launch-type.js';
 import { type LiveTaskScope, listLiveTasks } from './live-tasks.js';
 import { resolveNetworkConfiguration } from './network.js';
 import { diffTaskDefinitions } from './preview.js';
@@ -434,8 +439,21 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       launchType,
     });
     notes.push(...warnings);
-    const fallback = this.fallbackTarget(launchType, config, 'capacity');
-    if (fallback)
+    const ladder = capacityLadderSettings(
+      job.jobVariables,
+      { ladder: this.capacityLadder, budgetSeconds: this.capacityBudgetSeconds },
+      this.launchTypes,
+    );
+    // Fargate's own "no capacity" answer, to learn where the launch type falls back to without a ladder.
+    const capacityClass = launchType?.classifyRunTaskFailure?.([
+      { reason: `${FARGATE_CAPACITY_UNAVAILABLE}.` },
+    ]);
+    const fallback = capacityClass ? this.fallbackTarget(launchType, config, capacityClass) : undefined;
+    if (ladder.ladder && isFalsy(config.task_run_request.capacityProviderStrategy))
+      notes.push(
+        `Capacity: on classified capacity failures the launch walks the ladder ${ladder.ladder.join(' → ')} (within ${ladder.budgetMs / 1000} s).`,
+      );
+    else if (fallback)
       notes.push(
         `Capacity: if ${launchType?.name} capacity is unavailable at RunTask, the task is relaunched on ${fallback.name}.`,
       );

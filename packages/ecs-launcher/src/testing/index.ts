@@ -1,9 +1,14 @@
 /**
- * `@stevedore/ecs-launcher/testing`: the {@link LaunchType} conformance suite for plugin authors (vitest).
+ * `@stevedore/ecs-launcher/testing`: the {@link LaunchType} conformance suite for plugin authors (vitest), and
+ * {@link previewPayloads} for their golden payload tests.
  * @packageDocumentation
  */
+import { mergeJobVariables, nullLogger, prepareForFlowRun, renderJobConfiguration } from '@stevedore/kernel';
 import { describe, expect, it } from 'vitest';
+import { defaultEcsClientSources } from '../aws-clients.js';
+import { loadEcsBaseJobTemplate } from '../base-job-template.js';
 import type { Doc } from '../documents.js';
+import { EcsInfrastructure } from '../ecs-infrastructure.js';
 import { parseEcsJobConfiguration } from '../job-configuration.js';
 import { type LaunchType, LaunchTypes, type RunTaskFailureInfo } from '../launch-type.js';
 import { prepareRunTaskRequest } from '../run-task.js';
@@ -90,4 +95,89 @@ export function launchTypeConformance(title: string, options: LaunchTypeConforma
       }
     });
   });
+}
+
+type MergeInput = Parameters<typeof mergeJobVariables>[0];
+
+/** Input of {@link previewPayloads}. @public */
+export interface PreviewPayloadsInput {
+  /** The launch types to make active (FARGATE is always there). */
+  launchTypes: readonly LaunchType[];
+  /** The deployment's job variables, over the prefect-aws `ecs` base job template's defaults. */
+  jobVariables: Record<string, unknown>;
+}
+
+/**
+ * The RegisterTaskDefinition and RunTask inputs `submit` would send for one deployment run of the `ecs` base job
+ * template with `jobVariables` and the given launch types active — built offline by {@link EcsInfrastructure.preview},
+ * which runs submit's own functions, in a fixed world (pool `ecs-pool`, flow `etl`, deployment `nightly`, Prefect
+ * 3.4.11). For golden payload tests of launch-type plugins. Offline, so no network configuration is inferred: give
+ * `network_configuration` in `jobVariables` to pin one.
+ * @public
+ */
+export async function previewPayloads(
+  input: PreviewPayloadsInput,
+): Promise<{ registerTaskDefinition: Doc | undefined; runTask: Doc | undefined; notes: string[] }> {
+  const server = { version: '3.4.11', major: 3, isCloud: false } as const;
+  const template = loadEcsBaseJobTemplate();
+  const workPool = {
+    id: 'c0ffee00-0000-4000-8000-000000000001',
+    name: 'ecs-pool',
+    type: 'ecs',
+    base_job_template: template,
+  };
+  const flow = { id: 'f1000000-0000-4000-8000-000000000002', name: 'etl' };
+  const deployment = {
+    id: 'd3000000-0000-4000-8000-000000000003',
+    name: 'nightly',
+    flow_id: flow.id,
+    updated: '2025-03-04T05:06:07.089Z',
+    job_variables: input.jobVariables as MergeInput,
+  };
+  const flowRun = {
+    id: 'a7000000-0000-4000-8000-000000000004',
+    name: 'crimson-fox',
+    flow_id: flow.id,
+    deployment_id: deployment.id,
+    job_variables: {},
+  };
+  const jobVariables = mergeJobVariables(input.jobVariables as MergeInput, {});
+  const configuration = prepareForFlowRun(renderJobConfiguration(template, jobVariables, { env: {} }), {
+    flowRun,
+    flow,
+    deployment,
+    workPool,
+    workerName: 'ECSWorker 6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b',
+    workerEnv: { PREFECT_API_URL: 'https://prefect.example.com/api' },
+    prefectVersion: server.version,
+    defaultCommand: 'prefect flow-run execute',
+  });
+  const infrastructure = new EcsInfrastructure(defaultEcsClientSources, {
+    launchTypes: new LaunchTypes(input.launchTypes),
+  });
+  try {
+    const preview = await infrastructure.preview(
+      {
+        flowRun,
+        flow,
+        deployment,
+        workPool,
+        configuration,
+        jobVariables,
+        server,
+        runLogger: nullLogger,
+        attemptKey: `${flowRun.id}:pending-state-1`,
+      },
+      { signal: AbortSignal.timeout(10_000), offline: true },
+    );
+    const find = (operation: string) =>
+      preview.requests.find((r) => r.operation === operation)?.input as Doc | undefined;
+    return {
+      registerTaskDefinition: find('RegisterTaskDefinition'),
+      runTask: find('RunTask'),
+      notes: preview.notes,
+    };
+  } finally {
+    await infrastructure.stop();
+  }
 }
