@@ -7,6 +7,7 @@ import { loadEcsBaseJobTemplate } from '@stevedore/ecs-launcher';
 import {
   type AwsEmulator,
   type JsonObject,
+  pointAwsSdkAt,
   startAwsEmulator,
   startPrefectEmulator,
 } from '@stevedore/testkit';
@@ -19,19 +20,8 @@ afterEach(async () => {
 });
 
 function pointSdkAt(aws: AwsEmulator): void {
-  const saved = { ...process.env };
-  cleanups.push(() => {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-  });
-  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: aws.endpoint,
-    AWS_REGION: aws.region,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
+  const restore = pointAwsSdkAt(aws);
+  cleanups.push(async () => restore());
 }
 
 function io(env: Record<string, string>): CliIo & { lines: string[]; errors: string[] } {

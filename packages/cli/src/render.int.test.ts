@@ -13,6 +13,7 @@ import {
   type AwsEmulator,
   type JsonObject,
   type PrefectEmulator,
+  pointAwsSdkAt,
   startAwsEmulator,
   startPrefectEmulator,
 } from '@stevedore/testkit';
@@ -30,19 +31,8 @@ async function emulators(): Promise<{ prefect: PrefectEmulator; aws: AwsEmulator
   cleanups.push(() => prefect.stop());
   const aws = await startAwsEmulator({ region: 'us-east-1' });
   cleanups.push(() => aws.stop());
-  const saved = { ...process.env };
-  cleanups.push(() => {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-  });
-  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: aws.endpoint,
-    AWS_REGION: aws.region,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
+  const restore = pointAwsSdkAt(aws);
+  cleanups.push(async () => restore());
   return { prefect, aws };
 }
 

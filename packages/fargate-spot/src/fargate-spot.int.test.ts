@@ -8,33 +8,16 @@ import {
   createTestKernel,
   type JsonObject,
   type PrefectEmulator,
+  pointAwsSdkAt,
   startAwsEmulator,
   startPrefectEmulator,
 } from '@stevedore/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { fargateSpotPlugin } from './plugin.js';
 
 const POOL = 'spot-pool';
 const CAPACITY =
   'Capacity is unavailable at this time. Please try again later or in a different availability zone';
-const AWS_ENV = [
-  'AWS_ENDPOINT_URL',
-  'AWS_REGION',
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_PROFILE',
-];
-const AWS_ENV_EXTRA = ['AWS_EC2_METADATA_DISABLED', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'];
-const saved = new Map<string, string | undefined>();
-beforeAll(() => {
-  for (const k of [...AWS_ENV, ...AWS_ENV_EXTRA]) saved.set(k, process.env[k]);
-});
-afterAll(() => {
-  for (const [k, v] of saved) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-});
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
@@ -45,13 +28,8 @@ async function setup(pluginConfig: Record<string, unknown> = {}, jobVariables: R
   cleanups.push(() => prefect.stop());
   const aws = await startAwsEmulator({ region: 'us-east-1' });
   cleanups.push(() => aws.stop());
-  for (const k of AWS_ENV) delete process.env[k];
-  process.env.AWS_ENDPOINT_URL = aws.endpoint;
-  process.env.AWS_REGION = aws.region;
-  process.env.AWS_ACCESS_KEY_ID = 'test';
-  process.env.AWS_SECRET_ACCESS_KEY = 'test';
-  process.env.AWS_EC2_METADATA_DISABLED = 'true';
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  const restore = pointAwsSdkAt(aws);
+  cleanups.push(async () => restore());
   const flow = prefect.seedFlow({ name: 'etl' });
   prefect.seedWorkPool({ name: POOL, type: 'ecs' });
   const deployment = prefect.seedDeployment({

@@ -4,6 +4,7 @@ import {
   type AwsEmulator,
   createTestKernel,
   type JsonObject,
+  pointAwsSdkAt,
   startAwsEmulator,
   startPrefectEmulator,
 } from '@stevedore/testkit';
@@ -11,20 +12,9 @@ import { describeTemplateSourceConformance } from '@stevedore/testkit/conformanc
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { S3TemplateSource, templateS3Plugin } from './index.js';
 
-const saved = { ...process.env };
+let restoreEnv: () => void = () => {};
 function pointSdkAt(aws: AwsEmulator): void {
-  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_')) delete process.env[k];
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: aws.endpoint,
-    AWS_REGION: aws.region,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
-}
-function restoreEnv(): void {
-  for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-  Object.assign(process.env, saved);
+  restoreEnv = pointAwsSdkAt(aws);
 }
 
 const TD_YAML =

@@ -28,6 +28,7 @@ export {
   type IdentityEmulatorApi,
   matchesEventPattern,
   parseEventPattern,
+  pointAwsSdkAt,
   type S3EmulatorApi,
   SIM_OUTCOME_ENV,
   SIM_OUTCOMES,

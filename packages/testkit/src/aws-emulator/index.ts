@@ -21,6 +21,7 @@ export { defaultTaskBehavior, SIM_OUTCOME_ENV, SIM_RUN_MS_ENV } from './engine.j
 export { EventPatternError, matchesEventPattern, parseEventPattern } from './event-pattern.js';
 export { DEFAULT_QUOTAS } from './faults.js';
 export { DEFAULT_DURATIONS } from './lifecycle.js';
+export { pointAwsSdkAt } from './sdk-env.js';
 export { awsClientConfig, startAwsEmulator } from './server.js';
 export type {
   AwsClientConfig,
