@@ -671,6 +671,10 @@ export async function startPrefectEmulator(options: PrefectEmulatorOptions = {})
   // events on Prefect 2.x) is refused as the server does: Starlette closes an unrouted websocket before accepting it,
   // which uvicorn answers `403 Forbidden` with an empty body.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // An upgraded socket has no 'error' listener of Node's: a client that dies mid-upgrade (a worker killed -9 while
+    // its events socket connects) resets it, and an unhandled ECONNRESET would take the whole emulator down (found by
+    // the fault suite). A reset socket is simply gone.
+    socket.on('error', () => socket.destroy());
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     const apiPath = path.startsWith('/api/') ? path.slice(4) : path;
     if (emu.events.serves(apiPath)) {
