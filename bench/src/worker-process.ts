@@ -61,6 +61,9 @@ export function workerEnv(
     AWS_SECRET_ACCESS_KEY: 'test',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     STEVEDORE_LOG_LEVEL: 'info',
+    // For profiling the worker under a scenario (e.g. `--heap-prof`, `--cpu-prof`): the calling shell's
+    // NODE_OPTIONS is dropped above, so that a figure never depends on it by accident.
+    ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
     ...extra,
   };
 }

@@ -16,7 +16,6 @@ import { type IamPolicyOptions, iamPolicyCommand } from './iam-policy.js';
 import { createCliSink, outputOptions, writeSummary } from './output.js';
 import { DEFAULT_PLUGINS, loadPluginPackage } from './plugins.js';
 import { type RenderOptions, renderCommand } from './render.js';
-import { runSandbox } from './sandbox.js';
 import { registerWorkPoolCommands } from './work-pool.js';
 
 /** This package's version (`stevedore --version`); read from package.json next to dist/ and src/. */
@@ -167,6 +166,9 @@ function buildProgram(io: CliIo, exit: { code: number }): Command {
     )
     .option('--verbose', 'print the worker log')
     .action(async (opts: { keepRunning?: boolean; timeout: number; verbose?: boolean }) => {
+      // Loaded on use: the sandbox pulls in the testkit's emulators (and their schema validator), which
+      // `stevedore start` never needs and which cost it ~15 MB of memory and ~80 ms of cold start.
+      const { runSandbox } = await import('./sandbox.js');
       exit.code = await runSandbox(
         {
           keepRunning: Boolean(opts.keepRunning),

@@ -9,7 +9,11 @@ import type { Clock, TrackedInfrastructure } from '@stevedore/kernel';
 import { RecordingSink } from '@stevedore/testkit/conformance';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { DescribeTasksObserver, MISSING_TASK_REASON } from './describe-tasks-observer.js';
+import {
+  DESCRIBE_TASKS_CONCURRENCY,
+  DescribeTasksObserver,
+  MISSING_TASK_REASON,
+} from './describe-tasks-observer.js';
 import type { EcsTaskContext, EcsTaskContextSource } from './ecs-infrastructure.js';
 
 const ACCOUNT = '111122223333';
@@ -72,6 +76,26 @@ describe('DescribeTasksObserver', () => {
     expect(calls.every((c) => c.args[0].input.cluster === CLUSTER_A)).toBe(true);
     expect(sink.changes).toHaveLength(250);
     expect(sink.changes[0]).toMatchObject({ status: 'running', providerStatus: 'RUNNING', version: 3 });
+  });
+
+  it(`keeps at most ${DESCRIBE_TASKS_CONCURRENCY} DescribeTasks calls in flight, and still describes every task`, async () => {
+    let inFlight = 0;
+    let most = 0;
+    ecsMock.on(DescribeTasksCommand).callsFake(async (input: { tasks?: string[] }) => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight -= 1;
+      return {
+        tasks: (input.tasks ?? []).map((taskArn) => ({ taskArn, lastStatus: 'RUNNING', version: 1 })),
+      };
+    });
+    const sink = new RecordingSink();
+    sink.items.push(...Array.from({ length: 2_000 }, (_, i) => tracked(CLUSTER_A, i)));
+    await new DescribeTasksObserver(contexts()).poll(sink, signal());
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(20);
+    expect(most).toBe(DESCRIBE_TASKS_CONCURRENCY);
+    expect(new Set(sink.changes.map((c) => c.identifier)).size).toBe(2_000);
   });
 
   it('makes separate calls per cluster and per AWS client', async () => {

@@ -18,6 +18,14 @@ import { toStateChange } from './task-state.js';
 /** Most tasks one DescribeTasks call accepts. @public */
 export const DESCRIBE_TASKS_BATCH_SIZE = 100;
 
+/**
+ * Most DescribeTasks calls one poll has in flight. Each answer (100 tasks with their tags: a few hundred KB of
+ * JSON) is held as bytes, text and objects until it is handled, so 5,000 tracked tasks described all at once held
+ * 50 of them (tens of MB) at the same moment. Five in flight still outpace the account's sustained DescribeTasks
+ * quota (20 calls/s) at AWS's usual latencies, so a poll takes no longer in practice. @public
+ */
+export const DESCRIBE_TASKS_CONCURRENCY = 5;
+
 /** The `stopReason` reported for a task ECS no longer knows. @public */
 export const MISSING_TASK_REASON =
   'ECS no longer knows this task (it stopped more than about an hour ago or was never started)';
@@ -54,6 +62,8 @@ interface Batch {
   /** Task ARN (as in the identifier) → identifier. */
   tasks: Map<string, string>;
   containerNames: Map<string, string | undefined>;
+  /** Task ID → identifier, for answers that name a task by another ARN form; built on first use, once per poll. */
+  byTaskId?: Map<string, string>;
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
@@ -166,8 +176,10 @@ export class DescribeTasksObserver implements Observer {
     const calls = [...batches.values()].flatMap((batch) =>
       chunk([...batch.tasks.keys()], DESCRIBE_TASKS_BATCH_SIZE).map((arns) => ({ batch, arns })),
     );
-    await Promise.all(
-      calls.map(async ({ batch, arns }) => {
+    let next = 0;
+    const describeNext = async (): Promise<void> => {
+      for (let call = calls[next++]; call !== undefined && !signal.aborted; call = calls[next++]) {
+        const { batch, arns } = call;
         try {
           const out = await batch.ecs.send(
             // TAGS: the `prefect.io/*` tags name the related resources of the task's Prefect events.
@@ -187,7 +199,10 @@ export class DescribeTasksObserver implements Observer {
             aws,
           });
         }
-      }),
+      }
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(DESCRIBE_TASKS_CONCURRENCY, calls.length) }, describeNext),
     );
     if (signal.aborted) return;
     if (problems.length === 0) {
@@ -249,10 +264,15 @@ export class DescribeTasksObserver implements Observer {
     failures: readonly Failure[],
     problems: string[],
   ): void {
-    const byTaskId = new Map<string, string>();
-    for (const [arn, identifier] of batch.tasks) byTaskId.set(taskIdOf(arn), identifier);
+    const byTaskId = (): Map<string, string> => {
+      if (batch.byTaskId === undefined) {
+        batch.byTaskId = new Map();
+        for (const [arn, identifier] of batch.tasks) batch.byTaskId.set(taskIdOf(arn), identifier);
+      }
+      return batch.byTaskId;
+    };
     const identifierOf = (arn: string | undefined): string | undefined =>
-      arn === undefined ? undefined : (batch.tasks.get(arn) ?? byTaskId.get(taskIdOf(arn)));
+      arn === undefined ? undefined : (batch.tasks.get(arn) ?? byTaskId().get(taskIdOf(arn)));
 
     for (const task of tasks) {
       const identifier = identifierOf(task.taskArn);

@@ -28,6 +28,7 @@ export {
 export { GET_LOG_EVENTS_MAX_LIMIT } from './crash-logs.js';
 export {
   DESCRIBE_TASKS_BATCH_SIZE,
+  DESCRIBE_TASKS_CONCURRENCY,
   DescribeTasksObserver,
   type DescribeTasksObserverOptions,
   MISSING_TASK_REASON,
