@@ -1006,6 +1006,12 @@ describe('SqsObserver several replicas', () => {
       outcomes.map((r) => (r.released.length > 0 ? 'release' : r.deleted.length > 0 ? 'delete' : 'keep')),
     ).toEqual(['release', 'release', 'delete', 'delete']);
     expect(logger.records.some((r) => r.message.includes('no replica took'))).toBe(true);
+    // The first release makes the event visible at once; the second hides it 10 s (±20 %) so the receives left are
+    // spread over time (a busy or restarting tracking replica still gets it).
+    const [first, second] = releaseCalls().map((entries) => entries[0]?.VisibilityTimeout ?? -1);
+    expect(first).toBe(0);
+    expect(second).toBeGreaterThanOrEqual(8);
+    expect(second).toBeLessThanOrEqual(12);
   });
 
   it('reads the queue’s maxReceiveCount; releaseMaxReceives bounds it further; no redrive policy → releaseMaxReceives', async () => {

@@ -59,6 +59,12 @@ export const DEFAULT_RELEASE_MAX_RECEIVES = 5;
 export const DEFAULT_RELEASE_MAX_AGE_MS = 60_000;
 /** Longest pause of a replica's next receive after it released events, so another replica takes them. @public */
 export const DEFAULT_RELEASE_PAUSE_MS = 1_000;
+/**
+ * Visibility timeout of a second release (its first is 0 s), doubling with each further one (±20 % jitter): an
+ * event bouncing between replicas that do not track its run waits for the one that does (busy, or restarting and
+ * about to adopt the run) instead of using up the redrive policy's few receives within milliseconds. @public
+ */
+export const DEFAULT_RELEASE_BACKOFF_SECONDS = 10;
 /** The tag naming a task's work pool (set by the kernel's labels, sanitized like every ECS tag). */
 const WORK_POOL_TAG = 'prefect.io/work-pool-name';
 /** Most tasks one DescribeTasks call accepts. */
@@ -111,6 +117,8 @@ export interface SqsObserverOptions {
   releaseMaxAgeMs?: number;
   /** Longest pause of the next receive after releasing events (default 1 s, jittered from half of it). */
   releasePauseMs?: number;
+  /** Visibility timeout (s) of an event's second release, doubled for each later one; the first is 0 s (default 10). */
+  releaseBackoffSeconds?: number;
   /** Random numbers in [0, 1) for the jitter (default `Math.random`). */
   random?: () => number;
   /**
@@ -160,6 +168,8 @@ interface Entry {
   /** Batch-request id (unique within the batch). */
   id: string;
   message: Message & { ReceiptHandle: string };
+  /** Visibility timeout (s) of its release, when released. */
+  releaseSeconds?: number;
 }
 
 interface PendingEvent {
@@ -246,6 +256,11 @@ const SOURCE_TEXT: Record<QueueNameSource, string> = {
  * - **Matching**: by the tracked identifier's task ARN (so an identifier with the cluster's name still matches the
  *   event's cluster ARN), else by the `prefect.io/flow-run-id` tag (DescribeTasks `include: TAGS`, batched per
  *   cluster, cached, negatives too), so runs launched by another replica or before a restart are handled.
+ * - **Several replicas**: an event of this pool's task (`prefect.io/work-pool-name`) whose run is not tracked here is
+ *   released (visibility 0 s, then 10 s, 20 s…, and a short jittered pause before the next receive) for the replica
+ *   that tracks it,
+ *   and deleted only past `releaseMaxReceives`, `releaseMaxAgeMs` or the redrive policy's last receive; events of
+ *   other pools' tasks are deleted at once.
  * - **Ordering**: at-least-once and out-of-order safe: per task, only an event with a higher ECS `version` than the
  *   last one reported is reported (the kernel guards too).
  * - **Health**: healthy with coverage `all` while receives succeed, which slows the poller to its safety net;
@@ -282,6 +297,7 @@ export class SqsObserver implements Observer {
   private readonly releaseMaxReceives: number;
   private readonly releaseMaxAgeMs: number;
   private readonly releasePauseMs: number;
+  private readonly releaseBackoffSeconds: number;
   private readonly random: () => number;
   private readonly poolTag: string;
   /** The queue's redrive `maxReceiveCount`: null without a redrive policy, undefined until read. */
@@ -312,6 +328,10 @@ export class SqsObserver implements Observer {
     this.releaseMaxReceives = Math.max(1, options.releaseMaxReceives ?? DEFAULT_RELEASE_MAX_RECEIVES);
     this.releaseMaxAgeMs = options.releaseMaxAgeMs ?? DEFAULT_RELEASE_MAX_AGE_MS;
     this.releasePauseMs = Math.max(0, options.releasePauseMs ?? DEFAULT_RELEASE_PAUSE_MS);
+    this.releaseBackoffSeconds = Math.max(
+      0,
+      options.releaseBackoffSeconds ?? DEFAULT_RELEASE_BACKOFF_SECONDS,
+    );
     this.random = options.random ?? Math.random;
     this.poolTag = sanitizeTagText(options.pool);
   }
@@ -721,9 +741,15 @@ export class SqsObserver implements Observer {
     const age = Number.isFinite(sent) ? this.clock.now().getTime() - sent : 0;
     const limit = this.releaseLimit();
     if (receives < limit && age < this.releaseMaxAgeMs) {
+      // First release: visible again at once (a replica waiting in ReceiveMessage takes it). Later ones: hidden for a
+      // growing, jittered while, so the receives the redrive policy allows are spread over time.
+      const backoff = receives <= 1 ? 0 : this.releaseBackoffSeconds * 2 ** (receives - 2);
+      const seconds = Math.min(43_200, Math.round(backoff * (0.8 + 0.4 * this.random())));
+      pending.entry.releaseSeconds = seconds;
       this.logger.debug('Releasing an ECS task event of this pool for the replica that tracks its run.', {
         ...meta,
         receiveCount: receives,
+        visibilityTimeout: seconds,
       });
       return 'release';
     }
@@ -893,7 +919,7 @@ export class SqsObserver implements Observer {
             Entries: part.map((e) => ({
               Id: e.id,
               ReceiptHandle: e.message.ReceiptHandle,
-              VisibilityTimeout: 0,
+              VisibilityTimeout: e.releaseSeconds ?? 0,
             })),
           }),
           { abortSignal: signal },
