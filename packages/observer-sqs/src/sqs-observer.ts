@@ -902,7 +902,7 @@ export class SqsObserver implements Observer {
   }
 
   /**
-   * Makes released messages visible again at once (`ChangeMessageVisibilityBatch`, 10 per call).
+   * Makes released messages visible again (`ChangeMessageVisibilityBatch` to each one's release timeout, 10 per call).
    * @returns the ids whose release failed (they come back after the visibility timeout).
    */
   private async releaseBatch(
@@ -910,31 +910,44 @@ export class SqsObserver implements Observer {
     entries: readonly Entry[],
     signal: AbortSignal,
   ): Promise<Set<string>> {
-    const failed = new Set<string>();
-    for (const part of chunk(entries, SQS_BATCH_SIZE)) {
-      try {
-        const out = await this.sqs.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: part.map((e) => ({
-              Id: e.id,
-              ReceiptHandle: e.message.ReceiptHandle,
-              VisibilityTimeout: e.releaseSeconds ?? 0,
-            })),
-          }),
-          { abortSignal: signal },
-        );
-        for (const f of out?.Failed ?? []) if (f.Id) failed.add(f.Id);
-      } catch (e) {
-        for (const entry of part) failed.add(entry.id);
-        if (signal.aborted) continue;
-        this.logger.debug('ChangeMessageVisibilityBatch (release) failed.', { aws: awsErrorSummary(e) });
-      }
-    }
+    const failed = await this.inBatches(entries, signal, 'ChangeMessageVisibilityBatch (release)', (part) =>
+      this.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: part.map((e) => ({
+            Id: e.id,
+            ReceiptHandle: e.message.ReceiptHandle,
+            VisibilityTimeout: e.releaseSeconds ?? 0,
+          })),
+        }),
+        { abortSignal: signal },
+      ),
+    );
     if (failed.size > 0 && !signal.aborted) {
       this.logger.warn(
         `Could not release ${failed.size} SQS messages of runs other replicas track; they come back after the visibility timeout, and those replicas' DescribeTasks safety net covers them meanwhile.`,
       );
+    }
+    return failed;
+  }
+
+  /** One batch call per 10 entries. @returns the ids of the entries that failed, or whose call failed. */
+  private async inBatches(
+    entries: readonly Entry[],
+    signal: AbortSignal,
+    what: string,
+    call: (part: Entry[]) => Promise<{ Failed?: Array<{ Id?: string | undefined }> | undefined } | undefined>,
+  ): Promise<Set<string>> {
+    const failed = new Set<string>();
+    for (const part of chunk(entries, SQS_BATCH_SIZE)) {
+      try {
+        const out = await call(part);
+        for (const f of out?.Failed ?? []) if (f.Id) failed.add(f.Id);
+      } catch (e) {
+        for (const entry of part) failed.add(entry.id);
+        if (signal.aborted) continue;
+        this.logger.debug(`${what} failed.`, { aws: awsErrorSummary(e) });
+      }
     }
     return failed;
   }
@@ -945,23 +958,15 @@ export class SqsObserver implements Observer {
     entries: readonly Entry[],
     signal: AbortSignal,
   ): Promise<Set<string>> {
-    const failed = new Set<string>();
-    for (const part of chunk(entries, SQS_BATCH_SIZE)) {
-      try {
-        const out = await this.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: part.map((e) => ({ Id: e.id, ReceiptHandle: e.message.ReceiptHandle })),
-          }),
-          { abortSignal: signal },
-        );
-        for (const f of out.Failed ?? []) if (f.Id) failed.add(f.Id);
-      } catch (e) {
-        for (const entry of part) failed.add(entry.id);
-        if (signal.aborted) continue;
-        this.logger.debug('DeleteMessageBatch failed.', { aws: awsErrorSummary(e) });
-      }
-    }
+    const failed = await this.inBatches(entries, signal, 'DeleteMessageBatch', (part) =>
+      this.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: part.map((e) => ({ Id: e.id, ReceiptHandle: e.message.ReceiptHandle })),
+        }),
+        { abortSignal: signal },
+      ),
+    );
     if (failed.size > 0 && !signal.aborted) {
       // Safe: a redelivered event is a duplicate, which the version check acknowledges without reporting.
       this.logger.warn(
