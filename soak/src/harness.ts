@@ -82,7 +82,13 @@ export interface SoakResult {
   runs: { seeded: number; byState: Record<string, number> };
   tasks: { launched: number; stillRunning: number };
   workers: { processesStarted: number; killed: number; exitedOnTheirOwn: string[] };
-  aws: { calls: number; throttled: number; schemaErrors: number };
+  aws: {
+    calls: number;
+    throttled: number;
+    schemaErrors: number;
+    /** SQS calls by operation (the events queue's cost, which grows with the replicas sharing it). */
+    sqs: Record<string, number>;
+  };
   prefect: { calls: number; schemaErrors: number };
   drained: boolean;
   durationMs: number;
@@ -556,6 +562,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         calls: requests.length,
         throttled: requests.filter((r) => r.throttled).length,
         schemaErrors: aws.schemaErrors().length,
+        sqs: Object.fromEntries(
+          Object.entries(aws.callCounts())
+            .filter(([key]) => key.startsWith('sqs:'))
+            .map(([key, n]) => [key.slice(4), n]),
+        ),
       },
       prefect: { calls: prefect.requests.length, schemaErrors: prefect.schemaErrors().length },
       drained,

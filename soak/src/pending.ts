@@ -20,7 +20,7 @@ export const MERGED_FEATURES = {
    * DescribeTasks safety-net poll (every max(querySeconds, 120 s)): a crashed run stays RUNNING for up to two
    * minutes. Until that is fixed, the soaks with the events queue run one worker.
    */
-  replicasShareEventsQueue: false,
+  replicasShareEventsQueue: true,
 } as const;
 
 export type PendingFeature = keyof typeof MERGED_FEATURES;

@@ -47,6 +47,12 @@ export function formatSoak(r: SoakResult): string[] {
   out.push(
     `AWS: ${r.aws.calls} calls, ${r.aws.throttled} answered a throttling error (quotas and injected); Prefect API: ${r.prefect.calls} calls. Responses off the models/OpenAPI: AWS ${r.aws.schemaErrors}, Prefect ${r.prefect.schemaErrors}.`,
   );
+  const sqs = Object.entries(r.aws.sqs);
+  if (sqs.length > 0) {
+    const total = sqs.reduce((n, [, c]) => n + c, 0);
+    const perRun = r.runs.seeded > 0 ? (total / r.runs.seeded).toFixed(1) : '0';
+    out.push(`SQS: ${total} calls (${perRun} per run): ${sqs.map(([op, n]) => `${op} ${n}`).join(', ')}.`);
+  }
   out.push(`${r.drained ? 'Drained' : 'NOT drained'}; invariants ${r.ok ? 'all held' : 'VIOLATED'}.`);
   return out;
 }

@@ -69,6 +69,10 @@ export {
   sqsQueuePreflightCheck,
 } from './plugin.js';
 export {
+  DEFAULT_RELEASE_BACKOFF_SECONDS,
+  DEFAULT_RELEASE_MAX_AGE_MS,
+  DEFAULT_RELEASE_MAX_RECEIVES,
+  DEFAULT_RELEASE_PAUSE_MS,
   DEFAULT_WAIT_TIME_SECONDS,
   type HandledBatch,
   QUEUE_RECHECK_MS,

@@ -82,6 +82,7 @@ describe('observerSqsPlugin', () => {
         'sqs:ReceiveMessage',
         'sqs:DeleteMessage',
         'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
         'ecs:DescribeTasks',
       ],
     ]);

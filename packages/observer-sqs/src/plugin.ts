@@ -63,7 +63,9 @@ export type ObserverSqsConfig = z.output<typeof ObserverSqsConfigSchema>;
 /**
  * The IAM actions the observer calls at run time, exactly (printed by `stevedore iam-policy`):
  * `sqs:GetQueueUrl` (queue resolution), `sqs:ReceiveMessage`, `sqs:DeleteMessage` (DeleteMessageBatch is authorized
- * as it), `sqs:ChangeMessageVisibility` (ChangeMessageVisibilityBatch likewise) and `ecs:DescribeTasks` (tags of
+ * as it), `sqs:ChangeMessageVisibility` (ChangeMessageVisibilityBatch likewise: visibility extensions, and events released to
+ * the replica that tracks their run), `sqs:GetQueueAttributes` (the queue's redrive `maxReceiveCount`, which bounds
+ * those releases; optional, 3 is assumed without it) and `ecs:DescribeTasks` (tags of
  * tasks not matched by identifier, and of every task while Prefect events are on). `stevedore events
  * deploy|status|delete` need others:
  * `EVENTS_DEPLOY_IAM_ACTIONS`.
@@ -74,6 +76,7 @@ export const OBSERVER_SQS_IAM_ACTIONS: readonly string[] = Object.freeze([
   'sqs:ReceiveMessage',
   'sqs:DeleteMessage',
   'sqs:ChangeMessageVisibility',
+  'sqs:GetQueueAttributes',
   'ecs:DescribeTasks',
 ]);
 

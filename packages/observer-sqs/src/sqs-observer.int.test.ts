@@ -72,7 +72,11 @@ function start(sink: RecordingSink, options: Partial<SqsObserverOptions> = {}) {
   return { observer, logger };
 }
 
-async function runTask(flowRunId: string, outcome = 'complete'): Promise<string> {
+async function runTask(
+  flowRunId: string,
+  outcome = 'complete',
+  moreTags: Array<{ key: string; value: string }> = [],
+): Promise<string> {
   const def = await ecs.send(
     new RegisterTaskDefinitionCommand({
       family: 'prefect_pool-a',
@@ -95,7 +99,7 @@ async function runTask(flowRunId: string, outcome = 'complete'): Promise<string>
           { name: 'prefect', environment: [{ name: 'STEVEDORE_SIM_OUTCOME', value: outcome }] },
         ],
       },
-      tags: [{ key: 'prefect.io/flow-run-id', value: flowRunId }],
+      tags: [{ key: 'prefect.io/flow-run-id', value: flowRunId }, ...moreTags],
     }),
   );
   return out.tasks?.[0]?.taskArn ?? '';
@@ -229,5 +233,26 @@ describe('SqsObserver against the AWS emulator', () => {
     expect(result.deleted.map((d) => d.resource)).toEqual(['target', 'rule', 'queue', 'dlq']);
     await until(() => sink.health.some((h) => !h.healthy));
     expect(sink.health.at(-1)).toMatchObject({ healthy: false, coverage: 'none' });
+  });
+
+  it('two replicas on one queue: the one that does not track the run releases its events, the tracking one gets the stop', async () => {
+    // Replica B tracks nothing and is alone on the queue at first: it receives the task's events and releases them.
+    const sinkB = new RecordingSink();
+    const b = start(sinkB);
+    await until(() => sinkB.health.some((h) => h.healthy && h.coverage === 'all'));
+    const taskArn = await runTask('run-9', 'crash', [{ key: 'prefect.io/work-pool-name', value: 'pool-a' }]);
+    await until(() => b.logger.records.some((r) => r.message.startsWith('Releasing an ECS task event')));
+    // Replica A, which launched the run, starts consuming only now: it still gets the task's stop from the queue.
+    const sinkA = new RecordingSink();
+    const identifier = `${clusterArn}::${taskArn}`;
+    sinkA.items.push({ identifier, flowRunId: 'run-9', infrastructureType: 'ecs' });
+    start(sinkA);
+    const stopped = await sinkA.waitFor((c) => c.identifier === identifier && c.status === 'stopped', 10_000);
+    expect(stopped.exitCode).not.toBe(0);
+    expect(sinkB.changes).toEqual([]);
+    // Every event was handled by A or, past the release bound, deleted by B: the queue empties, the DLQ stays empty.
+    await until(() => aws.sqs.messages('pool-a-ecs-events').length === 0);
+    expect(aws.sqs.messages('pool-a-ecs-events-dlq')).toEqual([]);
+    expect(aws.callCounts()['sqs:ChangeMessageVisibilityBatch'] ?? 0).toBeGreaterThan(0);
   });
 });

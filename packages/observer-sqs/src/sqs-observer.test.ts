@@ -3,6 +3,7 @@ import { DescribeTasksCommand, ECSClient, ServerException, type Task } from '@aw
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
   GetQueueUrlCommand,
   type Message,
   QueueDoesNotExist,
@@ -506,12 +507,17 @@ describe('SqsObserver messages', () => {
     expect(deletedHandles()).toHaveLength(2);
   });
 
-  it('does not describe anything while the worker tracks no run', async () => {
+  it('an idle replica looks an untracked task up once, and deletes events of tasks of no pool of ours', async () => {
     const { o } = observer();
     const sink = new RecordingSink();
+    ecsMock
+      .on(DescribeTasksCommand)
+      .resolves({ tasks: [{ taskArn: taskArn(1), tags: [{ key: 'team', value: 'x' }] }] });
     const result = await o.handleMessages(sink, QUEUE_URL, [msg(eventBody(1, 'RUNNING', 3))], signal());
-    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(0);
-    expect(result.deleted).toHaveLength(1);
+    await o.handleMessages(sink, QUEUE_URL, [msg(eventBody(1, 'STOPPED', 5))], signal());
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(1);
+    expect(result).toMatchObject({ deleted: ['msg-' + String(seq - 1)], released: [] });
+    expect(deletedHandles()).toHaveLength(2);
     expect(sink.changes).toEqual([]);
   });
 
@@ -527,7 +533,7 @@ describe('SqsObserver messages', () => {
       });
     const m = msg(eventBody(7, 'RUNNING', 3));
     const first = await o.handleMessages(sink, QUEUE_URL, [m], signal());
-    expect(first).toEqual<HandledBatch>({ deleted: [], kept: [m.MessageId as string] });
+    expect(first).toEqual<HandledBatch>({ deleted: [], released: [], kept: [m.MessageId as string] });
     expect(sqsMock.commandCalls(DeleteMessageBatchCommand)).toHaveLength(0);
     expect(logger.records.some((r) => r.level === 'warn' && r.message.includes('tags of ECS tasks'))).toBe(
       true,
@@ -549,7 +555,7 @@ describe('SqsObserver messages', () => {
     const bad = msg(eventBody(1, 'RUNNING', 3), 3);
     const good = msg(eventBody(2, 'RUNNING', 3));
     const result = await o.handleMessages(sink, QUEUE_URL, [bad, good], signal());
-    expect(result).toEqual({ deleted: [good.MessageId], kept: [bad.MessageId] });
+    expect(result).toEqual({ deleted: [good.MessageId], released: [], kept: [bad.MessageId] });
     expect(deletedHandles()).toEqual([good.ReceiptHandle]);
     const warn = logger.records.find((r) => r.message.startsWith('Failed to process an ECS task event'));
     expect(warn?.meta).toMatchObject({ receiveCount: '3', messageId: bad.MessageId });
@@ -722,7 +728,7 @@ describe('SqsObserver queue resolution', () => {
       MaxNumberOfMessages: 10,
       WaitTimeSeconds: 20,
       VisibilityTimeout: 300,
-      MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
     });
   });
 
@@ -892,5 +898,192 @@ describe('SqsObserver health', () => {
     await running;
     expect(sqsMock.calls()).toHaveLength(0);
     expect(sink.health).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------------------------------ several replicas
+
+describe('SqsObserver several replicas', () => {
+  /** Tasks 1–9 are flow runs of pool-a, 10–19 of pool-b, 20+ are not flow runs. */
+  function tagsByTask() {
+    ecsMock.on(DescribeTasksCommand).callsFake((input: { tasks?: string[] }) => ({
+      tasks: (input.tasks ?? []).map((arn) => {
+        const n = Number.parseInt(arn.slice(arn.lastIndexOf('/') + 1), 16);
+        const tags =
+          n >= 20
+            ? [{ key: 'team', value: 'x' }]
+            : [
+                { key: 'prefect.io/flow-run-id', value: `run-${n}` },
+                { key: 'prefect.io/work-pool-name', value: n < 10 ? 'pool-a' : 'pool-b' },
+              ];
+        return { taskArn: arn, tags };
+      }),
+      failures: [],
+    }));
+  }
+
+  /** Releases succeed; answers with the ids. */
+  function releasesSucceed() {
+    sqsMock
+      .on(ChangeMessageVisibilityBatchCommand)
+      .callsFake((input: { Entries?: Array<{ Id?: string }> }) => ({
+        Successful: (input.Entries ?? []).map((e) => ({ Id: e.Id })),
+        Failed: [],
+      }));
+  }
+
+  const releaseCalls = () =>
+    sqsMock.commandCalls(ChangeMessageVisibilityBatchCommand).map((c) => c.args[0].input.Entries ?? []);
+
+  const at = (m: Message, sentMs: number): Message => ({
+    ...m,
+    Attributes: { ...m.Attributes, SentTimestamp: String(sentMs) },
+  });
+
+  it("releases (visibility 0) an event of this pool's task another replica tracks; deletes other pools', untagged and tracked ones", async () => {
+    tagsByTask();
+    releasesSucceed();
+    const clock = new FastClock();
+    const { o } = observer({ clock });
+    const sink = new RecordingSink();
+    sink.items.push(trackedByName(1));
+    const mine = at(msg(eventBody(1, 'STOPPED', 5)), clock.ms);
+    const otherReplica = at(msg(eventBody(2, 'STOPPED', 5)), clock.ms);
+    const otherPool = at(msg(eventBody(12, 'STOPPED', 5)), clock.ms);
+    const notFlowRun = at(msg(eventBody(22, 'STOPPED', 5)), clock.ms);
+    const result = await o.handleMessages(
+      sink,
+      QUEUE_URL,
+      [mine, otherReplica, otherPool, notFlowRun],
+      signal(),
+    );
+    expect(result).toEqual<HandledBatch>({
+      deleted: [mine.MessageId, otherPool.MessageId, notFlowRun.MessageId].map(String),
+      released: [String(otherReplica.MessageId)],
+      kept: [],
+    });
+    expect(releaseCalls()).toEqual([
+      [{ Id: 'm1', ReceiptHandle: otherReplica.ReceiptHandle, VisibilityTimeout: 0 }],
+    ]);
+    expect(deletedHandles()).toEqual([mine.ReceiptHandle, otherPool.ReceiptHandle, notFlowRun.ReceiptHandle]);
+    expect(sink.changes.map((c) => [c.identifier, c.status])).toEqual([
+      [trackedByName(1).identifier, 'stopped'],
+    ]);
+  });
+
+  it('an idle replica (nothing tracked) releases events of its pool rather than dropping them', async () => {
+    tagsByTask();
+    releasesSucceed();
+    const { o } = observer();
+    const result = await o.handleMessages(
+      new RecordingSink(),
+      QUEUE_URL,
+      [msg(eventBody(3, 'RUNNING', 3))],
+      signal(),
+    );
+    expect(result.released).toHaveLength(1);
+    expect(deletedHandles()).toEqual([]);
+  });
+
+  it("bounds releases by the receive count: deleted at the redrive policy's last receive before the DLQ (3 assumed)", async () => {
+    tagsByTask();
+    releasesSucceed();
+    const clock = new FastClock();
+    const { o, logger } = observer({ clock });
+    const sink = new RecordingSink();
+    const outcomes: HandledBatch[] = [];
+    for (const receives of [1, 2, 3, 4]) {
+      outcomes.push(
+        await o.handleMessages(
+          sink,
+          QUEUE_URL,
+          [at(msg(eventBody(4, 'RUNNING', 3), receives), clock.ms)],
+          signal(),
+        ),
+      );
+    }
+    expect(
+      outcomes.map((r) => (r.released.length > 0 ? 'release' : r.deleted.length > 0 ? 'delete' : 'keep')),
+    ).toEqual(['release', 'release', 'delete', 'delete']);
+    expect(logger.records.some((r) => r.message.includes('no replica took'))).toBe(true);
+    // The first release makes the event visible at once; the second hides it 10 s (±20 %) so the receives left are
+    // spread over time (a busy or restarting tracking replica still gets it).
+    const [first, second] = releaseCalls().map((entries) => entries[0]?.VisibilityTimeout ?? -1);
+    expect(first).toBe(0);
+    expect(second).toBeGreaterThanOrEqual(8);
+    expect(second).toBeLessThanOrEqual(12);
+  });
+
+  it('reads the queue’s maxReceiveCount; releaseMaxReceives bounds it further; no redrive policy → releaseMaxReceives', async () => {
+    tagsByTask();
+    releasesSucceed();
+    sqsMock.on(GetQueueUrlCommand).resolves({ QueueUrl: QUEUE_URL });
+    const decide = async (redrive: string | undefined, options: Partial<SqsObserverOptions>) => {
+      sqsMock
+        .on(GetQueueAttributesCommand)
+        .resolves({ Attributes: redrive ? { RedrivePolicy: redrive } : {} });
+      const clock = new FastClock();
+      const { o } = observer({ clock, ...options });
+      // No SentTimestamp: the fast clock's skipped visibility extensions would age the events past the age bound.
+      const batches = [1, 2, 3, 4, 5, 6].map((n) => [msg(eventBody(5, 'RUNNING', 3), n)]);
+      const handles = batches.map((b) => b[0]?.ReceiptHandle);
+      receiveBatches(batches);
+      const before = deletedHandles().length;
+      await runUntil(o, new RecordingSink(), () => deletedHandles().length > before);
+      return { receivesBeforeDelete: handles.indexOf(deletedHandles()[before]) + 1, sleeps: clock.sleeps };
+    };
+    const dlq = 'arn:aws:sqs:us-east-1:111122223333:pool-a-ecs-events-dlq';
+    expect(
+      (await decide(JSON.stringify({ deadLetterTargetArn: dlq, maxReceiveCount: 4 }), {}))
+        .receivesBeforeDelete,
+    ).toBe(4);
+    expect(
+      (
+        await decide(JSON.stringify({ deadLetterTargetArn: dlq, maxReceiveCount: 10 }), {
+          releaseMaxReceives: 2,
+        })
+      ).receivesBeforeDelete,
+    ).toBe(2);
+    const noRedrive = await decide(undefined, {});
+    expect(noRedrive.receivesBeforeDelete).toBe(5);
+    // After each release, the next receive waits 0.5–1 s so a replica already waiting takes the event.
+    // (The other sleeps are the visibility extensions' 240 s.)
+    const pauses = noRedrive.sleeps.filter((ms) => ms !== 240_000);
+    expect(pauses.length).toBeGreaterThanOrEqual(4);
+    expect(pauses.every((ms) => ms >= 500 && ms <= 1000)).toBe(true);
+    expect(sqsMock.commandCalls(GetQueueAttributesCommand)[0]?.args[0].input).toEqual({
+      QueueUrl: QUEUE_URL,
+      AttributeNames: ['RedrivePolicy'],
+    });
+  });
+
+  it('deletes an event of its pool older than releaseMaxAgeMs (by SentTimestamp)', async () => {
+    tagsByTask();
+    releasesSucceed();
+    const clock = new FastClock();
+    const { o } = observer({ clock, releaseMaxAgeMs: 30_000 });
+    const young = at(msg(eventBody(6, 'RUNNING', 3)), clock.ms - 29_000);
+    const old = at(msg(eventBody(7, 'RUNNING', 3)), clock.ms - 31_000);
+    const result = await o.handleMessages(new RecordingSink(), QUEUE_URL, [young, old], signal());
+    expect(result).toEqual<HandledBatch>({
+      deleted: [String(old.MessageId)],
+      released: [String(young.MessageId)],
+      kept: [],
+    });
+  });
+
+  it('keeps a message whose release failed (it comes back after the visibility timeout)', async () => {
+    tagsByTask();
+    sqsMock.on(ChangeMessageVisibilityBatchCommand).resolves({
+      Successful: [],
+      Failed: [{ Id: 'm0', Code: 'InternalError', SenderFault: false }],
+    });
+    const { o, logger } = observer();
+    const m = msg(eventBody(8, 'RUNNING', 3));
+    const result = await o.handleMessages(new RecordingSink(), QUEUE_URL, [m], signal());
+    expect(result).toEqual<HandledBatch>({ deleted: [], released: [], kept: [String(m.MessageId)] });
+    expect(
+      logger.records.some((r) => r.level === 'warn' && r.message.startsWith('Could not release 1')),
+    ).toBe(true);
   });
 });

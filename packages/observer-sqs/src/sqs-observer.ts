@@ -2,6 +2,7 @@ import { DescribeTasksCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
   GetQueueUrlCommand,
   type Message,
   ReceiveMessageCommand,
@@ -13,6 +14,7 @@ import {
   ecsTagMap,
   ecsTaskEvent,
   FLOW_RUN_ID_TAG,
+  sanitizeTagText,
   toStateChange,
 } from '@stevedore/ecs-launcher';
 import {
@@ -27,6 +29,7 @@ import {
   systemClock,
   type TrackedInfrastructure,
 } from '@stevedore/kernel';
+import { EVENTS_DEFAULTS } from './deploy.js';
 import { type AwsErrorSummary, awsErrorSummary, describeError, isQueueMissing } from './errors.js';
 import { type EcsTaskStateChangeEvent, parseEcsTaskEvent } from './events.js';
 import { LruMap } from './lru.js';
@@ -47,6 +50,23 @@ export const VISIBILITY_TIMEOUT_SECONDS = 300;
 export const VISIBILITY_EXTENSION_MS = 240_000;
 /** How often a missing queue is looked for again. @public */
 export const QUEUE_RECHECK_MS = 300_000;
+/**
+ * Most receives of an event of this pool's task that no replica here tracks before it is deleted (capped below the
+ * queue's redrive `maxReceiveCount`). @public
+ */
+export const DEFAULT_RELEASE_MAX_RECEIVES = 5;
+/** Oldest such event (by `SentTimestamp`) still released rather than deleted. @public */
+export const DEFAULT_RELEASE_MAX_AGE_MS = 60_000;
+/** Longest pause of a replica's next receive after it released events, so another replica takes them. @public */
+export const DEFAULT_RELEASE_PAUSE_MS = 1_000;
+/**
+ * Visibility timeout of a second release (its first is 0 s), doubling with each further one (±20 % jitter): an
+ * event bouncing between replicas that do not track its run waits for the one that does (busy, or restarting and
+ * about to adopt the run) instead of using up the redrive policy's few receives within milliseconds. @public
+ */
+export const DEFAULT_RELEASE_BACKOFF_SECONDS = 10;
+/** The tag naming a task's work pool (set by the kernel's labels, sanitized like every ECS tag). */
+const WORK_POOL_TAG = 'prefect.io/work-pool-name';
 /** Most tasks one DescribeTasks call accepts. */
 const DESCRIBE_TASKS_MAX = 100;
 /** After a failed visibility extension, the reference tries again every 5 s (spec §3.3 step 3). */
@@ -88,6 +108,20 @@ export interface SqsObserverOptions {
   /** Entries of the per-task caches (tags and highest versions; default 10,000). */
   cacheSize?: number;
   /**
+   * Most receives (`ApproximateReceiveCount`) of an event of this pool's task that this replica does not track before
+   * it is deleted instead of released to the other replicas (default 5). Always kept below the queue's redrive
+   * `maxReceiveCount`, so such an event never lands in the dead-letter queue.
+   */
+  releaseMaxReceives?: number;
+  /** Oldest such event (by `SentTimestamp`, ms) still released (default 60 s); older ones are deleted. */
+  releaseMaxAgeMs?: number;
+  /** Longest pause of the next receive after releasing events (default 1 s, jittered from half of it). */
+  releasePauseMs?: number;
+  /** Visibility timeout (s) of an event's second release, doubled for each later one; the first is 0 s (default 10). */
+  releaseBackoffSeconds?: number;
+  /** Random numbers in [0, 1) for the jitter (default `Math.random`). */
+  random?: () => number;
+  /**
    * Where each task state change also goes as a `prefect.ecs.task.<status>` Prefect event (`kernelTokens.events`), as
    * prefect-aws's `replicate_ecs_event` does: for every task with a `prefect.io/flow-run-id` tag, tracked or not.
    */
@@ -119,16 +153,23 @@ export type QueueResolution =
 export interface HandledBatch {
   /** Acknowledged and deleted: reported, duplicates, older versions, malformed, or not ours. */
   deleted: string[];
+  /**
+   * Made visible again at once (`ChangeMessageVisibilityBatch` to 0 s): events of this pool's tasks whose run this
+   * replica does not track, for the replica that does (see "Several replicas" in the README).
+   */
+  released: string[];
   /** Left on the queue for redelivery (handling failed), or whose delete failed. */
   kept: string[];
 }
 
-type Outcome = 'ack' | 'retry';
+type Outcome = 'ack' | 'retry' | 'release';
 
 interface Entry {
   /** Batch-request id (unique within the batch). */
   id: string;
   message: Message & { ReceiptHandle: string };
+  /** Visibility timeout (s) of its release, when released. */
+  releaseSeconds?: number;
 }
 
 interface PendingEvent {
@@ -215,6 +256,11 @@ const SOURCE_TEXT: Record<QueueNameSource, string> = {
  * - **Matching**: by the tracked identifier's task ARN (so an identifier with the cluster's name still matches the
  *   event's cluster ARN), else by the `prefect.io/flow-run-id` tag (DescribeTasks `include: TAGS`, batched per
  *   cluster, cached, negatives too), so runs launched by another replica or before a restart are handled.
+ * - **Several replicas**: an event of this pool's task (`prefect.io/work-pool-name`) whose run is not tracked here is
+ *   released (visibility 0 s, then 10 s, 20 s…, and a short jittered pause before the next receive) for the replica
+ *   that tracks it,
+ *   and deleted only past `releaseMaxReceives`, `releaseMaxAgeMs` or the redrive policy's last receive; events of
+ *   other pools' tasks are deleted at once.
  * - **Ordering**: at-least-once and out-of-order safe: per task, only an event with a higher ECS `version` than the
  *   last one reported is reported (the kernel guards too).
  * - **Health**: healthy with coverage `all` while receives succeed, which slows the poller to its safety net;
@@ -248,6 +294,14 @@ export class SqsObserver implements Observer {
   private readonly versions: LruMap<string, number>;
   /** The last health reported in the current run, to report changes only. */
   private reported: string | undefined;
+  private readonly releaseMaxReceives: number;
+  private readonly releaseMaxAgeMs: number;
+  private readonly releasePauseMs: number;
+  private readonly releaseBackoffSeconds: number;
+  private readonly random: () => number;
+  private readonly poolTag: string;
+  /** The queue's redrive `maxReceiveCount`: null without a redrive policy, undefined until read. */
+  private maxReceiveCount: number | null | undefined;
 
   constructor(options: SqsObserverOptions) {
     this.sqs = options.sqs;
@@ -271,6 +325,15 @@ export class SqsObserver implements Observer {
     this.tags = new LruMap(cacheSize);
     this.versions = new LruMap(cacheSize);
     this.events = options.events;
+    this.releaseMaxReceives = Math.max(1, options.releaseMaxReceives ?? DEFAULT_RELEASE_MAX_RECEIVES);
+    this.releaseMaxAgeMs = options.releaseMaxAgeMs ?? DEFAULT_RELEASE_MAX_AGE_MS;
+    this.releasePauseMs = Math.max(0, options.releasePauseMs ?? DEFAULT_RELEASE_PAUSE_MS);
+    this.releaseBackoffSeconds = Math.max(
+      0,
+      options.releaseBackoffSeconds ?? DEFAULT_RELEASE_BACKOFF_SECONDS,
+    );
+    this.random = options.random ?? Math.random;
+    this.poolTag = sanitizeTagText(options.pool);
   }
 
   /** The queue names tried, in order. */
@@ -373,6 +436,7 @@ export class SqsObserver implements Observer {
       }
       lastProblem = undefined;
       this.logger.info(resolution.message, { queue: resolution.name, queueUrl: resolution.url });
+      await this.readRedrive(resolution, signal);
       try {
         await this.consume(sink, resolution, signal);
       } catch (e) {
@@ -386,6 +450,45 @@ export class SqsObserver implements Observer {
         if (!(await this.sleep(this.backoffMs(errors), signal))) break;
       }
     }
+  }
+
+  /**
+   * Reads the queue's redrive `maxReceiveCount` (`GetQueueAttributes`), which bounds how often an event this replica
+   * does not track is released to the others. When it cannot be read (no `sqs:GetQueueAttributes`), the deploy
+   * command's (and prefect-aws's) 3 is assumed.
+   */
+  private async readRedrive(
+    queue: Extract<QueueResolution, { found: true }>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    try {
+      const out = await this.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queue.url, AttributeNames: ['RedrivePolicy'] }),
+        { abortSignal: signal },
+      );
+      const raw = out?.Attributes?.RedrivePolicy;
+      const count = raw
+        ? Number((JSON.parse(raw) as { maxReceiveCount?: unknown }).maxReceiveCount)
+        : Number.NaN;
+      this.maxReceiveCount = Number.isInteger(count) && count > 0 ? count : null;
+    } catch (e) {
+      if (signal.aborted) return;
+      this.maxReceiveCount = EVENTS_DEFAULTS.maxReceiveCount;
+      this.logger.debug(
+        `Could not read the redrive policy of SQS queue '${queue.name}'; assuming maxReceiveCount ${EVENTS_DEFAULTS.maxReceiveCount}.`,
+        { queue: queue.name, error: describeError(e) },
+      );
+    }
+  }
+
+  /**
+   * The receive count from which an event of this pool that this replica does not track is deleted rather than
+   * released: the configured bound, and at the latest the queue's last receive before its redrive to the DLQ.
+   */
+  private releaseLimit(): number {
+    const redrive =
+      this.maxReceiveCount === undefined ? EVENTS_DEFAULTS.maxReceiveCount : this.maxReceiveCount;
+    return redrive === null ? this.releaseMaxReceives : Math.min(this.releaseMaxReceives, redrive);
   }
 
   /** Receives and handles batches until the signal aborts or the queue disappears. */
@@ -405,7 +508,7 @@ export class SqsObserver implements Observer {
             WaitTimeSeconds: this.waitTimeSeconds,
             VisibilityTimeout: this.visibilityTimeoutSeconds,
             // `AttributeNames` is deprecated in favour of this member; same attribute, same permission.
-            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
           }),
           { abortSignal: signal },
         );
@@ -449,7 +552,14 @@ export class SqsObserver implements Observer {
       }
       failures = 0;
       this.setHealth(sink, { healthy: true, coverage: 'all' });
-      if (messages.length > 0) await this.handleMessages(sink, queue.url, messages, signal);
+      if (messages.length === 0) continue;
+      const handled = await this.handleMessages(sink, queue.url, messages, signal);
+      // Another replica's events were just made visible: let the replicas already waiting take them before this one
+      // receives again (jittered, so replicas releasing together do not come back together).
+      if (handled.released.length > 0) {
+        const pause = this.releasePauseMs * (0.5 + 0.5 * this.random());
+        if (!(await this.sleep(pause, signal))) return;
+      }
     }
   }
 
@@ -479,13 +589,19 @@ export class SqsObserver implements Observer {
       await extending;
     }
     const acked = entries.filter((e) => outcomes.get(e.id) === 'ack');
+    const releasing = entries.filter((e) => outcomes.get(e.id) === 'release');
+    const failedReleases = signal.aborted
+      ? new Set(releasing.map((e) => e.id))
+      : await this.releaseBatch(queueUrl, releasing, signal);
     const failedDeletes = signal.aborted
       ? new Set(acked.map((e) => e.id))
       : await this.deleteBatch(queueUrl, acked, signal);
-    const result: HandledBatch = { deleted: [], kept: [] };
+    const result: HandledBatch = { deleted: [], released: [], kept: [] };
     for (const e of entries) {
       const id = e.message.MessageId ?? e.id;
-      if (outcomes.get(e.id) === 'ack' && !failedDeletes.has(e.id)) result.deleted.push(id);
+      const outcome = outcomes.get(e.id);
+      if (outcome === 'ack' && !failedDeletes.has(e.id)) result.deleted.push(id);
+      else if (outcome === 'release' && !failedReleases.has(e.id)) result.released.push(id);
       else result.kept.push(id);
     }
     return result;
@@ -521,7 +637,9 @@ export class SqsObserver implements Observer {
         if (this.isStale(detail)) continue; // decided below, after the earlier events of the batch
         const item = tracked.byTaskArn.get(detail.taskArn) ?? tracked.byTaskId.get(taskIdOf(detail.taskArn));
         if (item) matched.set(pending, item);
-        const needed = wantsTags || (!item && tracked.size > 0);
+        // Untracked tasks are looked up even when nothing is tracked here: an event of this pool's task may be another
+        // replica's, which must get it (released), not lose it (deleted).
+        const needed = wantsTags || !item;
         if (!needed || this.tags.has(detail.taskArn)) continue;
         // A task this process launched: its tags are known without asking ECS.
         const known = item ? this.launchTags(item.identifier) : undefined;
@@ -575,10 +693,12 @@ export class SqsObserver implements Observer {
         });
       } else {
         if (failedLookups.has(detail.taskArn)) return 'retry';
-        const flowRunId = this.tags.get(detail.taskArn)?.[FLOW_RUN_ID_TAG];
-        if (!flowRunId || !tracked.flowRunIds.has(flowRunId)) {
-          // Not a task of a run this worker tracks: another pool's, another worker's, or not Prefect's at all.
-          this.logger.debug('Ignoring an ECS task event for a task this worker does not track.', meta);
+        const tags = this.tags.get(detail.taskArn);
+        const flowRunId = tags?.[FLOW_RUN_ID_TAG];
+        if (!tags || !flowRunId || !tracked.flowRunIds.has(flowRunId)) {
+          if (tags && tags[WORK_POOL_TAG] === this.poolTag) return this.releaseOrDrop(pending, meta);
+          // Not a task of this pool's runs: another pool's, or not Prefect's at all.
+          this.logger.debug('Ignoring an ECS task event for a task of another pool or not a flow run.', meta);
           return 'ack';
         }
         const identifier = `${detail.clusterArn}::${detail.taskArn}`;
@@ -605,6 +725,41 @@ export class SqsObserver implements Observer {
       );
       return 'retry';
     }
+  }
+
+  /**
+   * An event of this pool's task whose run this replica does not track: another replica's (replicas share the pool's
+   * queue and SQS gives each message to one of them), or a run no replica tracks any more (finished, worker gone).
+   * Released for the others while it has been received fewer than {@link releaseLimit} times and is younger than
+   * `releaseMaxAgeMs`; deleted after that, before the redrive policy moves it to the DLQ. The tracking replica's
+   * DescribeTasks safety net covers an event deleted that way.
+   */
+  private releaseOrDrop(pending: PendingEvent, meta: Record<string, unknown>): Outcome {
+    const attributes = pending.entry.message.Attributes ?? {};
+    const receives = Number(attributes.ApproximateReceiveCount ?? '1');
+    const sent = Number(attributes.SentTimestamp);
+    const age = Number.isFinite(sent) ? this.clock.now().getTime() - sent : 0;
+    const limit = this.releaseLimit();
+    if (receives < limit && age < this.releaseMaxAgeMs) {
+      // First release: visible again at once (a replica waiting in ReceiveMessage takes it). Later ones: hidden for a
+      // growing, jittered while, so the receives the redrive policy allows are spread over time.
+      const backoff = receives <= 1 ? 0 : this.releaseBackoffSeconds * 2 ** (receives - 2);
+      const seconds = Math.min(43_200, Math.round(backoff * (0.8 + 0.4 * this.random())));
+      pending.entry.releaseSeconds = seconds;
+      this.logger.debug('Releasing an ECS task event of this pool for the replica that tracks its run.', {
+        ...meta,
+        receiveCount: receives,
+        visibilityTimeout: seconds,
+      });
+      return 'release';
+    }
+    this.logger.debug('Ignoring an ECS task event of this pool that no replica took.', {
+      ...meta,
+      receiveCount: receives,
+      receiveLimit: limit,
+      ageMs: age,
+    });
+    return 'ack';
   }
 
   /** The event's `prefect.ecs.task.<status>` Prefect event, when its task's tags are known and name a flow run. */
@@ -746,29 +901,72 @@ export class SqsObserver implements Observer {
     }
   }
 
+  /**
+   * Makes released messages visible again (`ChangeMessageVisibilityBatch` to each one's release timeout, 10 per call).
+   * @returns the ids whose release failed (they come back after the visibility timeout).
+   */
+  private async releaseBatch(
+    queueUrl: string,
+    entries: readonly Entry[],
+    signal: AbortSignal,
+  ): Promise<Set<string>> {
+    const failed = await this.inBatches(entries, signal, 'ChangeMessageVisibilityBatch (release)', (part) =>
+      this.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: part.map((e) => ({
+            Id: e.id,
+            ReceiptHandle: e.message.ReceiptHandle,
+            VisibilityTimeout: e.releaseSeconds ?? 0,
+          })),
+        }),
+        { abortSignal: signal },
+      ),
+    );
+    if (failed.size > 0 && !signal.aborted) {
+      this.logger.warn(
+        `Could not release ${failed.size} SQS messages of runs other replicas track; they come back after the visibility timeout, and those replicas' DescribeTasks safety net covers them meanwhile.`,
+      );
+    }
+    return failed;
+  }
+
+  /** One batch call per 10 entries. @returns the ids of the entries that failed, or whose call failed. */
+  private async inBatches(
+    entries: readonly Entry[],
+    signal: AbortSignal,
+    what: string,
+    call: (part: Entry[]) => Promise<{ Failed?: Array<{ Id?: string | undefined }> | undefined } | undefined>,
+  ): Promise<Set<string>> {
+    const failed = new Set<string>();
+    for (const part of chunk(entries, SQS_BATCH_SIZE)) {
+      try {
+        const out = await call(part);
+        for (const f of out?.Failed ?? []) if (f.Id) failed.add(f.Id);
+      } catch (e) {
+        for (const entry of part) failed.add(entry.id);
+        if (signal.aborted) continue;
+        this.logger.debug(`${what} failed.`, { aws: awsErrorSummary(e) });
+      }
+    }
+    return failed;
+  }
+
   /** Deletes handled messages, 10 per call. @returns the ids whose delete failed (they will be redelivered). */
   private async deleteBatch(
     queueUrl: string,
     entries: readonly Entry[],
     signal: AbortSignal,
   ): Promise<Set<string>> {
-    const failed = new Set<string>();
-    for (const part of chunk(entries, SQS_BATCH_SIZE)) {
-      try {
-        const out = await this.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: part.map((e) => ({ Id: e.id, ReceiptHandle: e.message.ReceiptHandle })),
-          }),
-          { abortSignal: signal },
-        );
-        for (const f of out.Failed ?? []) if (f.Id) failed.add(f.Id);
-      } catch (e) {
-        for (const entry of part) failed.add(entry.id);
-        if (signal.aborted) continue;
-        this.logger.debug('DeleteMessageBatch failed.', { aws: awsErrorSummary(e) });
-      }
-    }
+    const failed = await this.inBatches(entries, signal, 'DeleteMessageBatch', (part) =>
+      this.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: part.map((e) => ({ Id: e.id, ReceiptHandle: e.message.ReceiptHandle })),
+        }),
+        { abortSignal: signal },
+      ),
+    );
     if (failed.size > 0 && !signal.aborted) {
       // Safe: a redelivered event is a duplicate, which the version check acknowledges without reporting.
       this.logger.warn(

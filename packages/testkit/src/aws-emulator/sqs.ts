@@ -913,7 +913,9 @@ export class SqsStore {
       );
     }
     r.message.visibleAt = now + timeout * 1000;
-    if (timeout === 0) this.notify(q);
+    // Waiting long polls sleep until the next visibility they knew of: wake them so they see the new one, as SQS
+    // returns a message to a waiting ReceiveMessage as soon as it is visible again.
+    this.notify(q);
   }
 
   private batch(
