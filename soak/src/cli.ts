@@ -94,9 +94,12 @@ async function main(): Promise<number> {
     events,
     logLevel,
     outDir: out,
+    // The stall check (no run or task changed for --stall-seconds) ends a drain that is stuck; the timeout
+    // only bounds one that keeps moving: 100 ms per run (a 3,000-run soak once had ~1,900 runs queued when
+    // the faults stopped, and 90 s cut its drain short while the workers were still launching them).
     drainTimeoutMs: Math.max(
       90_000,
-      runs * 20,
+      runs * 100,
       num('stall-seconds', values['stall-seconds'], 20) * 1000 + 30_000,
     ),
     stallMs: num('stall-seconds', values['stall-seconds'], 20) * 1000,

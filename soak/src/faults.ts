@@ -160,20 +160,49 @@ export interface FaultEvent {
   pick: number;
 }
 
+/** The faults that take a worker process down (kill -9, or lost for a few heartbeats). */
+export const PROCESS_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>([
+  'worker-kill',
+  'kill-after-run-task',
+  'kill-before-run-task',
+  'worker-lost',
+]);
+
+/** On average, a worker process lives at least this long between two process faults (see scheduleFaults). */
+export const MIN_MEAN_WORKER_LIFE_MS = 20_000;
+
 /**
  * The fault schedule of a soak: every enabled kind at least once, `per100Runs` × runs ÷ 100 times in all,
  * at uniform random moments of [0, windowMs), sorted by time. The same seed gives the same schedule.
+ *
+ * Process faults are also bounded by time: with `workers` given, all of them together take a worker down
+ * at most once per MIN_MEAN_WORKER_LIFE_MS on average (each kind keeps at least one). Counting them per run
+ * alone killed each of 3 workers every ~7 s in a 3,000-run soak at 10 runs/s: a restarted worker spent its
+ * short life re-adopting a few hundred runs under injected Prefect and ECS faults, launched nothing for a
+ * whole minute, and the soak measured the harness's kill rate instead of the worker. Real fleets restart in
+ * minutes, not seconds; 20 s is still far harsher than any of them.
  */
 export function scheduleFaults(
   rng: Prng,
   kinds: readonly FaultKind[],
   runs: number,
   windowMs: number,
+  workers?: number,
 ): FaultEvent[] {
+  const counts = new Map<FaultKind, number>();
+  for (const kind of kinds)
+    counts.set(kind, Math.max(1, Math.round((FAULT_CATALOGUE[kind].per100Runs * runs) / 100)));
+  if (workers !== undefined) {
+    const processKinds = kinds.filter((k) => PROCESS_FAULTS.has(k));
+    const total = processKinds.reduce((sum, k) => sum + (counts.get(k) ?? 0), 0);
+    const cap = Math.max(processKinds.length, Math.floor((windowMs * workers) / MIN_MEAN_WORKER_LIFE_MS));
+    if (total > cap)
+      for (const k of processKinds)
+        counts.set(k, Math.max(1, Math.floor(((counts.get(k) ?? 0) * cap) / total)));
+  }
   const events: FaultEvent[] = [];
   for (const kind of kinds) {
-    const info = FAULT_CATALOGUE[kind];
-    const n = Math.max(1, Math.round((info.per100Runs * runs) / 100));
+    const n = counts.get(kind) ?? 1;
     for (let i = 0; i < n; i += 1) {
       const window = kind === 'ecs-5xx' ? rng.int(1000, 3000) : rng.int(1000, 4000);
       const count =

@@ -450,7 +450,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const arrivalMs = Math.ceil((options.runs / arrival) * 1000);
     const windowMs = arrivalMs + 3000;
     // Faults land while runs arrive; the 3 s after leave room for the ones that wait for a running task.
-    const schedule = scheduleFaults(scheduleRng, options.faults, options.runs, arrivalMs);
+    const schedule = scheduleFaults(scheduleRng, options.faults, options.runs, arrivalMs, options.workers);
     injector = new FaultInjector(prefect, aws, workers, queueName, injectRng, say);
     for (const kind of options.faults) injector.tally(kind);
     for (const e of schedule) injector.tally(e.kind).scheduled += 1;

@@ -158,6 +158,20 @@ describe('fault schedule', () => {
     expect(scheduleFaults(new Prng(1), ['spot-interruption'], 1000, 60_000)).toHaveLength(30);
   });
 
+  it('takes a worker down at most once per 20 s on average, keeping every process fault kind', () => {
+    const kinds = ['worker-kill', 'kill-after-run-task', 'kill-before-run-task', 'worker-lost', 'prefect-5xx'] as const;
+    // 3,000 runs over 300 s: 45 + 30 + 30 + 15 = 120 process faults by the runs; 3 workers × 300 s ÷ 20 s = 45.
+    const big = scheduleFaults(new Prng(1), kinds, 3000, 300_000, 3);
+    const processFaults = big.filter((e) => e.kind !== 'prefect-5xx');
+    expect(processFaults.length).toBeLessThanOrEqual(45);
+    expect(processFaults.length).toBeGreaterThanOrEqual(40);
+    expect(big.filter((e) => e.kind === 'prefect-5xx')).toHaveLength(60);
+    // The short mode's few runs keep one of each kind, as before.
+    const small = scheduleFaults(new Prng(1), kinds, 60, 9_000, 2);
+    expect(new Set(small.map((e) => e.kind))).toEqual(new Set(kinds));
+    expect(small).toEqual(scheduleFaults(new Prng(1), kinds, 60, 9_000));
+  });
+
   it('leaves out the kinds whose worker features are not merged, unless asked for all', () => {
     const defaults = defaultFaultKinds(true);
     expect(defaults.includes('worker-kill')).toBe(MERGED_FEATURES.reconciliation);
