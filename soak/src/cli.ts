@@ -28,7 +28,7 @@ time, injects faults at moments the seed picks, then drains and checks the invar
                       (src/pending.ts) is true, since replicas sharing the queue lose each other's events
   --no-events         do not deploy the events queue (the SQS observer stays off; no SQS faults)
   --log-level <l>     the workers' log level: info (default) or debug
-  --stall-seconds <s> stop draining when no run or task changed for this long (default 20)
+  --stall-seconds <s> stop draining when no run or task changed for this long (default 30)
   --out <dir>         where the JSON and the workers' log go (default soak/results)
   -h, --help          this help
 
@@ -100,9 +100,9 @@ async function main(): Promise<number> {
     drainTimeoutMs: Math.max(
       90_000,
       runs * 100,
-      num('stall-seconds', values['stall-seconds'], 20) * 1000 + 30_000,
+      num('stall-seconds', values['stall-seconds'], 30) * 1000 + 30_000,
     ),
-    stallMs: num('stall-seconds', values['stall-seconds'], 20) * 1000,
+    stallMs: num('stall-seconds', values['stall-seconds'], 30) * 1000,
     say: (line) => console.error(`soak: ${line}`),
   });
   const file = join(out, `soak-${seed}.json`);

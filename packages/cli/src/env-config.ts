@@ -32,6 +32,7 @@ export const ENV_KEYS: ReadonlyArray<{ env: string; key: string; kind: Kind }> =
   { env: 'STEVEDORE_RECONCILE_SECONDS', key: 'reconcileSeconds', kind: 'number' },
   { env: 'STEVEDORE_RECONCILE_PENDING_SECONDS', key: 'reconcilePendingSeconds', kind: 'number' },
   { env: 'STEVEDORE_UNOWNED_PENDING_SECONDS', key: 'unownedPendingSeconds', kind: 'number' },
+  { env: 'STEVEDORE_SAFETY_NET_SECONDS', key: 'safetyNetSeconds', kind: 'number' },
   { env: 'STEVEDORE_TEARDOWN_GRACE_SECONDS', key: 'teardownGraceSeconds', kind: 'number' },
   { env: 'STEVEDORE_MAX_RUNTIME_SECONDS', key: 'maxRuntimeSeconds', kind: 'number' },
   { env: 'STEVEDORE_STOP_TIMEOUT_SECONDS', key: 'stopTimeoutSeconds', kind: 'number' },

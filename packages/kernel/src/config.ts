@@ -67,6 +67,13 @@ export const WorkerConfigSchema = z.strictObject({
   teardownGraceSeconds: seconds(60),
   /** Longest a run's infrastructure may run before it is stopped and the run crashed; 0 = no limit. Per deployment or run: `stevedore_max_runtime_seconds`. */
   maxRuntimeSeconds: seconds(0),
+  /**
+   * While an event observer (observer-sqs) is healthy and covers every task, polling observers (DescribeTasks) slow
+   * to this interval: the safety net for events lost on the way. Never below `querySeconds`. With several replicas
+   * sharing one events queue an event can miss the replica tracking its run (observer-sqs README, "Several
+   * replicas"); this is then the longest such a stop goes unreported.
+   */
+  safetyNetSeconds: z.number().positive().default(120),
   /** How often the kernel checks Prefect for the states of the runs it tracks. */
   trackerPollSeconds: z.number().positive().default(15),
   /** After the infrastructure stopped, how long the engine gets to report a final state before the run is marked Crashed. */

@@ -128,7 +128,7 @@ export {
   type WorkPool,
 } from './prefect/types.js';
 export { type BuildJobInput, buildJobConfiguration } from './runtime/job-builder.js';
-export { claimStateOf, type ReconcileReport } from './runtime/reconciler.js';
+export { claimStateOf, pidIsStale, type ReconcileReport } from './runtime/reconciler.js';
 export { isTransientFailure, runServiceLoop, type ServiceLoopOptions } from './runtime/service-loop.js';
 export type { SubmissionOutcome } from './runtime/submitter.js';
 export { crashMessage, RunTracker, type TrackedRun } from './runtime/tracker.js';

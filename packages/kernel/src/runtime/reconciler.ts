@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { PrefectApi } from '../prefect/api.js';
 import { type FlowRun, type State, TERMINAL_STATE_TYPES } from '../prefect/types.js';
 import type { PoolSync } from './pool-sync.js';
+import { isInterruptionRetry } from './states.js';
 import type { RunTracker } from './tracker.js';
 
 /** Dependencies of {@link Reconciler}. @internal */
@@ -50,6 +51,24 @@ export function claimStateOf(history: readonly State[]): State | undefined {
 }
 
 /**
+ * Whether a Pending run's infrastructure_pid is an earlier attempt's: a Stevedore interruption retry names it, or —
+ * when the live infrastructure could be listed and this pid is not among it — the run was scheduled again after a
+ * claim (a retry, a reschedule), so the pid may predate the current claim and the claim's own launch is unknown.
+ * Relaunching with the claim's attempt key is safe either way: a launch the claim made is returned, not repeated.
+ * @internal
+ */
+export function pidIsStale(history: readonly State[], pid: string, pidNotLive: boolean): boolean {
+  if (history.some((s) => isInterruptionRetry(s) && (s.message ?? '').includes(pid))) return true;
+  if (!pidNotLive) return false;
+  let claimed = false;
+  for (const s of history) {
+    if (s.type === 'PENDING') claimed = true;
+    else if (s.type === 'SCHEDULED' && claimed) return true;
+  }
+  return false;
+}
+
+/**
  * Compares the pool's Pending/Running runs and live infrastructure with what this worker tracks, on start
  * and every `reconcileSeconds` (the exactly-once issue's restart reconciliation):
  *
@@ -78,8 +97,9 @@ export class Reconciler {
     if (!this.d.sync.state.hasSynced || !pool) return report;
     const workers = await this.liveWorkers(pool.name, signal);
     const live = await this.listLive(pool.name, signal);
-    const liveByRun = new Map<string, LiveInfrastructure>();
-    for (const l of live ?? []) if (l.flowRunId) liveByRun.set(l.flowRunId, l);
+    // `undefined` when the infrastructure could not list its live tasks (or cannot list at all).
+    const liveByRun = live === undefined ? undefined : new Map<string, LiveInfrastructure>();
+    for (const l of live ?? []) if (l.flowRunId) liveByRun?.set(l.flowRunId, l);
     for (let offset = 0; ; offset += 200) {
       const runs = await this.d.api.filterFlowRuns(
         {
@@ -143,7 +163,7 @@ export class Reconciler {
   private async reconcileRun(
     r: FlowRun,
     live: Set<string> | undefined,
-    liveByRun: ReadonlyMap<string, LiveInfrastructure>,
+    liveByRun: ReadonlyMap<string, LiveInfrastructure> | undefined,
     report: ReconcileReport,
     signal: AbortSignal,
   ): Promise<void> {
@@ -157,7 +177,23 @@ export class Reconciler {
       return;
     }
     let pid = r.infrastructure_pid;
-    const found = pid ? undefined : liveByRun.get(r.id);
+    let history: State[] | undefined;
+    const type = r.state?.type ?? r.state_type;
+    if (pid && type === 'PENDING' && liveByRun?.get(r.id)?.identifier !== pid) {
+      // A claim of a rescheduled run keeps the infrastructure_pid of its previous attempt until the new launch
+      // reports its own: adopting that stopped task would leave the new claim Pending with nothing launched when its
+      // worker died before RunTask (the 1,500-run soak: "PENDING 'Submitting' with no live task" after a Spot
+      // interruption). Such a pid counts as never reported.
+      history = await this.d.api.readFlowRunStates(r.id, { signal });
+      if (pidIsStale(history, pid, liveByRun !== undefined)) {
+        this.d.logger.info(
+          `Flow run '${r.name}' (${r.id}) was claimed again after '${pid}' ended; that infrastructure belongs to an earlier attempt.`,
+          { flowRunId: r.id },
+        );
+        pid = undefined;
+      }
+    }
+    const found = pid ? undefined : liveByRun?.get(r.id);
     if (found) {
       // Launched, but the worker died before reporting it (or the PATCH failed): report it now.
       pid = found.identifier;
@@ -189,7 +225,6 @@ export class Reconciler {
       );
       return;
     }
-    const type = r.state?.type ?? r.state_type;
     const since = Date.parse(r.state?.timestamp ?? '');
     if (type !== 'PENDING' || Number.isNaN(since)) return;
     // Prefect 3 workers label a run right after claiming it, so an unlabelled claim older than the usual age is a
@@ -200,7 +235,7 @@ export class Reconciler {
         ? this.d.config.unownedPendingSeconds
         : this.d.config.reconcilePendingSeconds;
     if (this.d.clock.now().getTime() - since < minAge * 1000) return;
-    const claim = claimStateOf(await this.d.api.readFlowRunStates(r.id, { signal }));
+    const claim = claimStateOf(history ?? (await this.d.api.readFlowRunStates(r.id, { signal })));
     // The run may have moved on between the two reads (a late PATCH, or it started): leave it to the next round.
     if (!claim?.id || this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) return;
     this.d.logger.warn(

@@ -99,7 +99,7 @@ export class Worker {
       server: () => this.sync.state.server,
       crashGraceMs: d.config.crashGraceSeconds * 1000,
       fastPollMs: d.config.querySeconds * 1000,
-      slowPollMs: Math.max(d.config.querySeconds * 1000, 120_000),
+      slowPollMs: Math.max(d.config.querySeconds, d.config.safetyNetSeconds) * 1000,
       runLogger,
       startTimeoutMs: d.config.startTimeoutSeconds * 1000,
       crashLogLines: d.config.crashLogLines,

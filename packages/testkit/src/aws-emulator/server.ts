@@ -721,6 +721,12 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
           .filter((t) => !c || t.clusterArn === c.arn)
           .map((t) => emu.ecs.taskView(t));
       },
+      taskStatuses: () =>
+        [...emu.ecs.tasks.values()].map((t) => ({
+          taskArn: t.arn,
+          lastStatus: t.lastStatus,
+          desiredStatus: t.desiredStatus,
+        })),
       task: (ref) => {
         const t = findTask(ref);
         return t ? emu.ecs.taskView(t) : undefined;

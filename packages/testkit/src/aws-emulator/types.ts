@@ -349,6 +349,11 @@ export interface EcsEmulatorApi {
   clusters(): EcsClusterInfo[];
   /** Every task (optionally of one cluster, name or ARN), oldest first. */
   tasks(cluster?: string): EcsTask[];
+  /**
+   * Every task's ARN and statuses, oldest first: what `tasks()` says of them without building each task's whole
+   * description (a harness checking thousands of tasks every few hundred milliseconds).
+   */
+  taskStatuses(): Array<{ taskArn: string; lastStatus: string; desiredStatus: string }>;
   /** A task by ARN or id. */
   task(arnOrId: string): EcsTask | undefined;
   taskDefinitions(): EcsTaskDefinition[];

@@ -2,7 +2,12 @@
  * Reconciliation, guaranteed teardown, max runtime and the full-page re-poll, end to end against the Prefect
  * emulator with the fake infrastructure (the ECS version of the relaunch is in ecs-launcher's acceptance tests).
  */
-import { claimStateOf, KERNEL_STEVEDORE_VARIABLES, withStevedoreVariables } from '@stevedore/kernel';
+import {
+  claimStateOf,
+  KERNEL_STEVEDORE_VARIABLES,
+  pidIsStale,
+  withStevedoreVariables,
+} from '@stevedore/kernel';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createFakeInfrastructure,
@@ -70,7 +75,79 @@ describe('claimStateOf', () => {
   });
 });
 
+describe('pidIsStale', () => {
+  const first = [
+    { id: 'a', type: 'SCHEDULED' },
+    { id: 'b', type: 'PENDING' },
+    { id: 'c', type: 'RUNNING' },
+  ] as const;
+  it('is true when an interruption retry names the pid, whether or not the infrastructure could be listed', () => {
+    const history = [
+      ...first,
+      {
+        id: 'd',
+        type: 'SCHEDULED',
+        name: 'AwaitingRetry',
+        message: 'Spot reclaimed. Rescheduled (interruption retry 1 of 3; infrastructure c1::t1).',
+      },
+      { id: 'e', type: 'PENDING' },
+    ] as const;
+    expect(pidIsStale(history, 'c1::t1', false)).toBe(true);
+    expect(pidIsStale(history, 'c1::t2', false)).toBe(false);
+  });
+  it('is true for a pid not live when the run was scheduled again after a claim, and false on a first claim', () => {
+    const rescheduled = [
+      ...first,
+      { id: 'd', type: 'SCHEDULED', name: 'Scheduled' },
+      { id: 'e', type: 'PENDING' },
+    ] as const;
+    expect(pidIsStale(rescheduled, 'c1::t1', true)).toBe(true);
+    expect(pidIsStale(rescheduled, 'c1::t1', false)).toBe(false);
+    expect(pidIsStale([first[0], first[1]], 'c1::t1', true)).toBe(false);
+  });
+});
+
 describe('restart reconciliation', () => {
+  it("relaunches a rescheduled run's new claim whose worker died before RunTask, ignoring the earlier attempt's pid", async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const oldPid = 'cluster::task-of-attempt-1';
+    const run = prefect.seedFlowRun({
+      flow_id: flow.id,
+      work_pool_name: 'ecs-pool',
+      labels: { 'prefect.worker.name': 'worker-that-died' },
+      infrastructure_pid: oldPid,
+    });
+    prefect.setFlowRunState(run.id, 'PENDING');
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    prefect.setFlowRunState(
+      run.id,
+      {
+        type: 'SCHEDULED',
+        name: 'AwaitingRetry',
+        message: `Spot reclaimed. Rescheduled (interruption retry 1 of 3; infrastructure ${oldPid}).`,
+      },
+      { force: true },
+    );
+    prefect.setFlowRunState(run.id, 'PENDING');
+    prefect.setFlowRunState(run.id, { type: 'PENDING', name: 'Submitting' });
+    const claim = claimStateOf(prefect.stateHistory(run.id));
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    const kernel = worker(prefect, fake, { reconcilePendingSeconds: 0 });
+    const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'the relaunch');
+    expect(submission.attemptKey).toBe(`${run.id}:${claim?.id}`);
+    await waitFor(
+      () => prefect.getFlowRun(run.id)?.infrastructure_pid === submission.identifier || undefined,
+      5000,
+      'the new infrastructure_pid',
+    );
+    await new Promise((r) => setTimeout(r, 600));
+    expect(fake.submissions.size).toBe(1);
+    expect(kernel.worker().tracker.get(run.id)?.identifier).toBe(submission.identifier);
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
   it("relaunches a run claimed by a gone worker with its claim's attempt key, once", async () => {
     const prefect = await emulator();
     prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
