@@ -18,7 +18,9 @@ export const MERGED_FEATURES = {
    * that does not track the run acknowledges and drops it ("Ignoring an ECS task event for a task this worker
    * does not track"), so the replica that does track it learns that the task stopped only from its
    * DescribeTasks safety-net poll (every max(querySeconds, 120 s)): a crashed run stays RUNNING for up to two
-   * minutes. Until that is fixed, the soaks with the events queue run one worker.
+   * minutes. Fixed: a replica releases such an event for the others (observer-sqs, "Several replicas"); about 1 in
+   * 200 still misses its tracker within the redrive policy's receives and waits for the safety net
+   * (`safetyNetSeconds`, 15 s in the soak).
    */
   replicasShareEventsQueue: true,
 } as const;

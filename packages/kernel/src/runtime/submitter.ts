@@ -238,7 +238,7 @@ export class Submitter {
       await api.setInfrastructurePid(flowRun.id, identifier);
     } catch (e) {
       runLog.error(
-        `An error occurred while setting the \`infrastructure_pid\` on flow run '${flowRun.id}'. The flow run will not be cancellable.`,
+        `An error occurred while setting the \`infrastructure_pid\` on flow run '${flowRun.id}'. The flow run will not be cancellable until it is set; the worker tries again at each check of the runs it tracks.`,
         { error: e },
       );
     }

@@ -404,6 +404,8 @@ export class RunTracker implements ObservationSink {
         continue;
       }
       const type = flowRun.state?.type ?? flowRun.state_type ?? undefined;
+      if (!flowRun.infrastructure_pid && (type === 'PENDING' || type === 'RUNNING'))
+        await this.reportPidAgain(tracked, signal);
       if (
         tracked.stoppedAt &&
         tracked.lastChange?.interruption &&
@@ -583,6 +585,29 @@ export class RunTracker implements ObservationSink {
     }
     log.error(`Flow run '${run.flowRunName}' infrastructure was interrupted and will not be rescheduled.`);
     await this.crash(run, message, signal);
+  }
+
+  /**
+   * The submission's infrastructure_pid PATCH failed (Prefect's worker logs it and gives up: the run is then not
+   * cancellable, and a worker restarting after this one cannot find a task that has already stopped). Sent again at
+   * every check until it lands. Found by the fault suite: a lost PATCH, then a kill -9, then a Spot interruption left
+   * a run Running with nothing to tell that its task was gone.
+   */
+  private async reportPidAgain(run: TrackedRun, signal: AbortSignal): Promise<void> {
+    try {
+      await this.opts.api.setInfrastructurePid(run.flowRunId, run.identifier, { signal });
+      this.opts
+        .runLogger(run.flowRunId)
+        .info(
+          `Reported infrastructure_pid '${run.identifier}' of flow run '${run.flowRunName}' (an earlier report had failed).`,
+        );
+    } catch (e) {
+      if (signal.aborted) throw e;
+      this.opts.logger.debug(
+        `Could not report infrastructure_pid of flow run '${run.flowRunId}' yet: ${(e as Error).message}`,
+        { flowRunId: run.flowRunId },
+      );
+    }
   }
 
   private async startTimedOut(run: TrackedRun, timeoutMs: number, signal: AbortSignal): Promise<void> {

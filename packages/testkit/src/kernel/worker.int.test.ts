@@ -277,6 +277,35 @@ describe('worker runtime behaviour', () => {
     expect(prefect.schemaErrors()).toEqual([]);
   });
 
+  it('reports an infrastructure_pid again when the first PATCH failed (found by the fault suite)', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const run = prefect.seedFlowRun({ flow_id: flow.id, work_pool_name: 'ecs-pool' });
+    const patches = prefect.faults.add({
+      method: 'PATCH',
+      path: '/flow_runs/{id}',
+      when: (info) => JSON.stringify(info.body ?? null).includes('infrastructure_pid'),
+      times: 2,
+      response: { status: 500 },
+    });
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    worker(prefect, fake, { trackerPollSeconds: 0.2 });
+    const { identifier } = await waitFor(() => [...fake.submissions.values()][0], 5000, 'a submission');
+    await waitFor(
+      () => prefect.getFlowRun(run.id)?.infrastructure_pid === identifier || undefined,
+      10_000,
+      'the infrastructure_pid, reported again',
+    );
+    expect(patches.hits()).toBe(2);
+    await waitFor(
+      () => prefect.logs().some((l) => l.message.includes('an earlier report had failed')) || undefined,
+      5000,
+      'the run log line',
+    );
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
   it('sends the crash report of a failed submission again after a 500, so the run does not stay Pending', async () => {
     const prefect = await emulator();
     prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
