@@ -67,6 +67,26 @@ describe('runServiceLoop (Prefect critical_service_loop)', () => {
     expect((e as PrefectApiError).status).toBe(401);
     expect(calls).toBe(1);
   });
+  it('counts a 429 whose retries ran out against the budget instead of stopping (unlike Prefect)', async () => {
+    let calls = 0;
+    const controller = new AbortController();
+    await runServiceLoop(
+      async () => {
+        calls += 1;
+        if (calls <= 5) throw apiError(429);
+        controller.abort();
+      },
+      {
+        name: 'poll',
+        intervalMs: () => 10,
+        clock: instantClock,
+        logger: createMemoryLogger(),
+        signal: controller.signal,
+      },
+    );
+    expect(calls).toBe(6);
+  });
+
   it('jitters the interval with a clamped Poisson draw, at most 1.3× the interval', async () => {
     const delays: number[] = [];
     const ac = new AbortController();

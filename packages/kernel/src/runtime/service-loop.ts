@@ -23,13 +23,18 @@ export interface ServiceLoopOptions {
 
 /**
  * True for failures that count against the error budget instead of stopping the worker:
- * transport errors and HTTP ≥ 500 (spec §1.11), and anything marked retryable.
+ * transport errors and HTTP ≥ 500 (spec §1.11), HTTP 429, and anything marked retryable.
+ *
+ * 429 differs from Prefect's `critical_service_loop`, which re-raises every status below 500 and so stops the
+ * worker when its client's 429 retries run out. A rate limit is transient by definition: the worker backs off
+ * within its error budget instead. Found by the 10,000-run soak (a worker exited on a `POST /flow_runs/filter`
+ * answered 429 throughout an injected window).
  * @public
  */
 export function isTransientFailure(e: unknown): boolean {
   if (isStevedoreError(e)) {
     const status = (e as { status?: unknown }).status;
-    if (typeof status === 'number') return status === 0 || status >= 500;
+    if (typeof status === 'number') return status === 0 || status === 429 || status >= 500;
     return e.retryable;
   }
   return false;
