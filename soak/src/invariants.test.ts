@@ -159,7 +159,13 @@ describe('fault schedule', () => {
   });
 
   it('takes a worker down at most once per 20 s on average, keeping every process fault kind', () => {
-    const kinds = ['worker-kill', 'kill-after-run-task', 'kill-before-run-task', 'worker-lost', 'prefect-5xx'] as const;
+    const kinds = [
+      'worker-kill',
+      'kill-after-run-task',
+      'kill-before-run-task',
+      'worker-lost',
+      'prefect-5xx',
+    ] as const;
     // 3,000 runs over 300 s: 45 + 30 + 30 + 15 = 120 process faults by the runs; 3 workers × 300 s ÷ 20 s = 45.
     const big = scheduleFaults(new Prng(1), kinds, 3000, 300_000, 3);
     const processFaults = big.filter((e) => e.kind !== 'prefect-5xx');
