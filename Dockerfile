@@ -19,8 +19,7 @@ COPY --from=build --chown=node:node /out /app
 USER node
 # /health and /metrics with --with-healthcheck (PREFECT_WORKER_WEBSERVER_PORT, default 8080).
 EXPOSE 8080
-# --max-semi-space-size=4: V8's young generation defaults to 2 x 16 MB on 64-bit, all of it resident once the worker
-# tracks a few thousand tasks; 2 x 4 MB costs a few more (cheap) scavenges and saves ~25 MB of RSS at 5,000
-# tracked tasks (bench: `BENCH_WORKER_NODE_OPTIONS=--max-semi-space-size=4 pnpm bench --scenario tracked-5000`).
-ENTRYPOINT ["node", "--enable-source-maps", "--max-semi-space-size=4", "/app/dist/bin.js"]
+# The heap settings (a young generation of 2 x 1 MB, a collection when the heap and HTTP buffers grew by 16 MB)
+# are the `stevedore` bin's own (packages/cli/src/heap.ts), the same in and out of the image.
+ENTRYPOINT ["node", "--enable-source-maps", "/app/dist/bin.js"]
 CMD ["start"]

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { runCli } from './main.js';
+import { applyHeapSettings } from './heap.js';
+
+// Before the CLI loads, so that no allocation happens under V8's defaults (see heap.ts).
+applyHeapSettings();
+const { runCli } = await import('./main.js');
 
 const ac = new AbortController();
 let signals = 0;

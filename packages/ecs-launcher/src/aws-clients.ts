@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import { ECSClient } from '@aws-sdk/client-ecs';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
+import { ecsSdk, loadLogsSdk } from './aws-sdk.js';
 import { loadEc2 } from './ec2-module.js';
 import { EcsError, ecsErrorCodes } from './errors.js';
 import { type AwsAttemptObserver, installRateBudget, type RateBudget } from './rate-budget.js';
@@ -131,7 +132,7 @@ export const AWS_SDK_RETRY_SETTINGS = Object.freeze({ retryMode: 'standard', max
 
 /** Builds an `ECSClient` from settings; absent settings fall through to the SDK's own chain. @public */
 export function createEcsClient(settings: AwsClientSettings): ECSClient {
-  return new ECSClient({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
+  return new ecsSdk.ECSClient({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
 }
 
 /** Builds an `EC2Client` from settings; absent settings fall through to the SDK's own chain. @public */
@@ -146,7 +147,7 @@ export function createEc2Client(settings: AwsClientSettings): EC2Client {
  * @public
  */
 export function createLogsClient(settings: AwsClientSettings): CloudWatchLogsClient {
-  return new CloudWatchLogsClient({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
+  return new (loadLogsSdk().CloudWatchLogsClient)({ ...AWS_SDK_RETRY_SETTINGS, ...settings });
 }
 
 /** Factories building real SDK clients from each pool's `aws_credentials`. @public */

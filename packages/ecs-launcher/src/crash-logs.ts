@@ -1,11 +1,7 @@
-import { type CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import {
-  type ContainerDefinition,
-  DescribeTaskDefinitionCommand,
-  DescribeTasksCommand,
-  type ECSClient,
-} from '@aws-sdk/client-ecs';
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import type { ContainerDefinition, ECSClient } from '@aws-sdk/client-ecs';
 import type { Logger } from '@stevedore/kernel';
+import { ecsSdk, loadLogsSdk } from './aws-sdk.js';
 import { awsErrorInfo, isAwsError } from './errors.js';
 
 /** Most events one GetLogEvents call returns. */
@@ -65,7 +61,7 @@ export async function readCrashLogs(input: ReadCrashLogsInput): Promise<string[]
   let taskDefinitionArn = input.taskDefinitionArn;
   let running: ReadonlyArray<{ name?: string | undefined }> | undefined;
   if (!taskDefinitionArn || !input.containerName) {
-    const out = await ecs.send(new DescribeTasksCommand({ cluster, tasks: [taskArn] }), {
+    const out = await ecs.send(new ecsSdk.DescribeTasksCommand({ cluster, tasks: [taskArn] }), {
       abortSignal: signal,
     });
     const task = out.tasks?.[0];
@@ -76,9 +72,12 @@ export async function readCrashLogs(input: ReadCrashLogsInput): Promise<string[]
     logger.debug('No crash logs: the task definition of the task is unknown.', { taskArn });
     return [];
   }
-  const described = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }), {
-    abortSignal: signal,
-  });
+  const described = await ecs.send(
+    new ecsSdk.DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn }),
+    {
+      abortSignal: signal,
+    },
+  );
   const container = pickContainer(
     described.taskDefinition?.containerDefinitions ?? [],
     running,
@@ -99,6 +98,7 @@ export async function readCrashLogs(input: ReadCrashLogsInput): Promise<string[]
   const logStreamName = `${prefix}/${container.name}/${taskId}`;
   const region = log.options?.['awslogs-region'] || regionOfArn(taskDefinitionArn);
   const limit = Math.max(1, Math.min(GET_LOG_EVENTS_MAX_LIMIT, Math.floor(input.limit)));
+  const { GetLogEventsCommand } = loadLogsSdk();
   try {
     const out = await input
       .logs(region)

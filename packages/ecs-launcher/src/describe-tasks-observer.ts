@@ -1,4 +1,4 @@
-import { DescribeTasksCommand, type ECSClient, type Failure, type Task } from '@aws-sdk/client-ecs';
+import type { ECSClient, Failure, Task } from '@aws-sdk/client-ecs';
 import {
   type Clock,
   type EventEmitter,
@@ -10,6 +10,7 @@ import {
   systemClock,
   type TrackedInfrastructure,
 } from '@stevedore/kernel';
+import { ecsSdk } from './aws-sdk.js';
 import { type EcsTaskContextSource, parseEcsIdentifier } from './ecs-infrastructure.js';
 import { awsErrorInfo } from './errors.js';
 import { ecsTagMap, ecsTaskEvent } from './task-events.js';
@@ -183,7 +184,7 @@ export class DescribeTasksObserver implements Observer {
         try {
           const out = await batch.ecs.send(
             // TAGS: the `prefect.io/*` tags name the related resources of the task's Prefect events.
-            new DescribeTasksCommand({ cluster: batch.cluster, tasks: arns, include: ['TAGS'] }),
+            new ecsSdk.DescribeTasksCommand({ cluster: batch.cluster, tasks: arns, include: ['TAGS'] }),
             {
               abortSignal: signal,
             },

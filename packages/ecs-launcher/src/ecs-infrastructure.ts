@@ -1,10 +1,4 @@
-import {
-  DeregisterTaskDefinitionCommand,
-  type ECSClient,
-  type RunTaskCommandInput,
-  StopTaskCommand,
-  type Task,
-} from '@aws-sdk/client-ecs';
+import type { ECSClient, RunTaskCommandInput, Task } from '@aws-sdk/client-ecs';
 import {
   type BaseJobTemplate,
   type Clock,
@@ -34,6 +28,7 @@ import {
   defaultEcsClientSources,
   type EcsClientSources,
 } from './aws-clients.js';
+import { ecsSdk } from './aws-sdk.js';
 import { loadEcsBaseJobTemplate } from './base-job-template.js';
 import { CAPACITY_LADDER_VARIABLES, CapacityLadderWalk, capacityLadderSettings } from './capacity-ladder.js';
 import { readCrashLogs } from './crash-logs.js';
@@ -698,7 +693,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       if (other.taskDefinitionArn === arn) other.autoDeregister = false;
     this.registry.forgetArn(arn);
     const ecs = this.clients.ecs(launched.settings);
-    await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }), {
+    await ecs.send(new ecsSdk.DeregisterTaskDefinitionCommand({ taskDefinition: arn }), {
       abortSignal: opts.signal,
     });
     this.logger.info(`Task definition ${arn} successfully deregistered`, { taskDefinitionArn: arn });
@@ -788,7 +783,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
       );
     }
     try {
-      await ecs.send(new StopTaskCommand({ cluster, task: taskArn, reason: STOP_TASK_REASON }), {
+      await ecs.send(new ecsSdk.StopTaskCommand({ cluster, task: taskArn, reason: STOP_TASK_REASON }), {
         abortSignal: signal,
       });
     } catch (e) {

@@ -1,5 +1,6 @@
-import { DescribeClustersCommand, type ECSClient } from '@aws-sdk/client-ecs';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import { token } from '@stevedore/kernel';
+import { ecsSdk } from './aws-sdk.js';
 import { type Doc, isFalsy } from './documents.js';
 import { EcsError, ecsErrorCodes } from './errors.js';
 
@@ -171,7 +172,9 @@ export async function clusterCapacityProviders(
   cluster: string,
   signal: AbortSignal,
 ): Promise<string[] | undefined> {
-  const out = await ecs.send(new DescribeClustersCommand({ clusters: [cluster] }), { abortSignal: signal });
+  const out = await ecs.send(new ecsSdk.DescribeClustersCommand({ clusters: [cluster] }), {
+    abortSignal: signal,
+  });
   const found = out.clusters?.find((c) => c.status !== 'INACTIVE');
   return found ? [...(found.capacityProviders ?? [])] : undefined;
 }

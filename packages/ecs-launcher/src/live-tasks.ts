@@ -1,5 +1,6 @@
-import { DescribeTasksCommand, type ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { LiveInfrastructure, Logger } from '@stevedore/kernel';
+import { ecsSdk } from './aws-sdk.js';
 import { awsErrorInfo, isAwsError } from './errors.js';
 import { sanitizeTagText } from './tags.js';
 
@@ -31,14 +32,14 @@ export async function listLiveTasks(
       let nextToken: string | undefined;
       do {
         const page = await ecs.send(
-          new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: PAGE, nextToken }),
+          new ecsSdk.ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: PAGE, nextToken }),
           { abortSignal: opts.signal },
         );
         nextToken = page.nextToken;
         const arns = page.taskArns ?? [];
         if (arns.length === 0) continue;
         const described = await ecs.send(
-          new DescribeTasksCommand({ cluster, tasks: arns, include: ['TAGS'] }),
+          new ecsSdk.DescribeTasksCommand({ cluster, tasks: arns, include: ['TAGS'] }),
           {
             abortSignal: opts.signal,
           },

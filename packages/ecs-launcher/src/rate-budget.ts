@@ -6,8 +6,8 @@ import type {
   MetadataBearer,
   MiddlewareStack,
 } from '@smithy/types';
-import { SMITHY_CONTEXT_KEY } from '@smithy/types';
 import type { Clock } from '@stevedore/kernel';
+import { SMITHY_CONTEXT_KEY } from './aws-sdk.js';
 
 /**
  * A token-bucket quota: `burst` tokens at most, refilled at `ratePerSecond`. The same terms AWS uses for its

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import {
-  type ECSClient,
-  type Failure,
-  type NetworkConfiguration,
-  RunTaskCommand,
-  type RunTaskCommandInput,
-  type Task,
+import type {
+  ECSClient,
+  Failure,
+  NetworkConfiguration,
+  RunTaskCommandInput,
+  Task,
 } from '@aws-sdk/client-ecs';
 import { type Logger, splitCommand } from '@stevedore/kernel';
+import { ecsSdk } from './aws-sdk.js';
 import { cloneDoc, type Doc, dropNulls, isDoc, isFalsy } from './documents.js';
 import { awsErrorInfo, EcsError, type EcsErrorCode, ecsErrorCodes, isAwsError } from './errors.js';
 import type { EcsJobConfiguration } from './job-configuration.js';
@@ -279,7 +279,7 @@ export async function runTask(
     };
     if (attempt === 1) opts.logger.debug('Preparing to run ECS task.', { request: redactForLog(input) });
     try {
-      const out = await ecs.send(new RunTaskCommand(input), { abortSignal: signal });
+      const out = await ecs.send(new ecsSdk.RunTaskCommand(input), { abortSignal: signal });
       const task = out.tasks?.[0];
       if (out.failures && out.failures.length > 0) {
         lastError = new RunTaskFailures(out.failures);

@@ -1,11 +1,6 @@
-import {
-  DescribeTaskDefinitionCommand,
-  type ECSClient,
-  RegisterTaskDefinitionCommand,
-  type RegisterTaskDefinitionCommandInput,
-  type Tag,
-} from '@aws-sdk/client-ecs';
+import type { ECSClient, RegisterTaskDefinitionCommandInput, Tag } from '@aws-sdk/client-ecs';
 import type { Logger } from '@stevedore/kernel';
+import { ecsSdk } from './aws-sdk.js';
 import { cloneDoc, type Doc, isDoc } from './documents.js';
 import { awsErrorInfo, EcsError, ecsErrorCodes, isAwsError } from './errors.js';
 import type { EcsRetryOptions, Sleep } from './retry.js';
@@ -222,7 +217,9 @@ export class TaskDefinitionRegistry {
     const input = payload as unknown as RegisterTaskDefinitionCommandInput;
     for (let attempt = 1; ; attempt++) {
       try {
-        const out = await ecs.send(new RegisterTaskDefinitionCommand(input), { abortSignal: opts.signal });
+        const out = await ecs.send(new ecsSdk.RegisterTaskDefinitionCommand(input), {
+          abortSignal: opts.signal,
+        });
         const arn = out.taskDefinition?.taskDefinitionArn;
         if (!arn) throw new Error('RegisterTaskDefinition returned no taskDefinitionArn.');
         return { arn, taskDefinition: (out.taskDefinition as Doc | undefined) ?? prepared, registered: true };
@@ -271,9 +268,12 @@ export class TaskDefinitionRegistry {
 }
 
 async function describe(ecs: ECSClient, taskDefinition: string, signal: AbortSignal): Promise<Described> {
-  const out = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition, include: ['TAGS'] }), {
-    abortSignal: signal,
-  });
+  const out = await ecs.send(
+    new ecsSdk.DescribeTaskDefinitionCommand({ taskDefinition, include: ['TAGS'] }),
+    {
+      abortSignal: signal,
+    },
+  );
   if (!out.taskDefinition)
     throw new Error(`DescribeTaskDefinition returned no task definition for '${taskDefinition}'.`);
   return { taskDefinition: out.taskDefinition as Doc, tags: out.tags ?? [] };

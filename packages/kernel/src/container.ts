@@ -1,11 +1,21 @@
-import 'reflect-metadata';
-import semver from 'semver';
-import { type DependencyContainer, container as globalContainer, instanceCachingFactory } from 'tsyringe';
+import { createRequire } from 'node:module';
+import type { DependencyContainer } from 'tsyringe';
 import { kernelErrorCodes, PluginError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { AnyPlugin, DepsMap, Factory, PluginRegistrar, ResolvedDeps } from './plugin.js';
 import { allOfTarget, kernelTokens, type Token } from './tokens.js';
 import { KERNEL_VERSION } from './version.js';
+
+// These packages are CommonJS. An ES module's `import` of a CommonJS file costs Node 20 two extra passes over it
+// (format detection, a scan for named exports) before the `require` that runs it, so they are required. The same
+// module instances either way (one `require` cache): plugins importing tsyringe share its container.
+const require = createRequire(import.meta.url);
+require('reflect-metadata');
+const { container: globalContainer, instanceCachingFactory } =
+  require('tsyringe') as typeof import('tsyringe');
+// Two functions of semver, not its index (which loads all ~45 of its modules).
+const satisfies = require('semver/functions/satisfies.js') as typeof import('semver/functions/satisfies.js');
+const validRange = require('semver/ranges/valid.js') as typeof import('semver/ranges/valid.js');
 
 /**
  * The wired plugin graph: a tsyringe container hidden behind typed `resolve` helpers.
@@ -51,8 +61,8 @@ export function checkPlugins(plugins: readonly AnyPlugin[], kernelVersion = KERN
     if (!existing) byId.set(p.id, p);
   }
   for (const p of byId.values()) {
-    const range = semver.validRange(p.kernel);
-    if (!range || !semver.satisfies(kernelVersion, range, { includePrerelease: true })) {
+    const range = validRange(p.kernel);
+    if (!range || !satisfies(kernelVersion, range, { includePrerelease: true })) {
       const pkg = p.packageName ?? `the package that provides '${p.id}'`;
       throw new PluginError(
         kernelErrorCodes.PLUGIN_VERSION_MISMATCH,

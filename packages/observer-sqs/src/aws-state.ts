@@ -1,22 +1,7 @@
-import {
-  DescribeClustersCommand,
-  type DescribeClustersCommandOutput,
-  type ECSClient,
-} from '@aws-sdk/client-ecs';
-import {
-  DescribeRuleCommand,
-  type EventBridgeClient,
-  ListTagsForResourceCommand,
-  ListTargetsByRuleCommand,
-  type Target,
-} from '@aws-sdk/client-eventbridge';
-import {
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  ListQueueTagsCommand,
-  type QueueAttributeName,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { DescribeClustersCommandOutput, ECSClient } from '@aws-sdk/client-ecs';
+import type { EventBridgeClient, Target } from '@aws-sdk/client-eventbridge';
+import type { QueueAttributeName, SQSClient } from '@aws-sdk/client-sqs';
+import { loadEcsSdk, loadEventBridgeSdk, loadSqsSdk } from './aws-sdk.js';
 import {
   describeError,
   isAwsError,
@@ -130,7 +115,9 @@ export async function resolveClusterArn(
 ): Promise<string> {
   let out: DescribeClustersCommandOutput;
   try {
-    out = await ecs.send(new DescribeClustersCommand({ clusters: [cluster] }), { abortSignal: signal });
+    out = await ecs.send(new (loadEcsSdk().DescribeClustersCommand)({ clusters: [cluster] }), {
+      abortSignal: signal,
+    });
   } catch (e) {
     throw readFailed(`DescribeClusters '${cluster}'`, e);
   }
@@ -176,7 +163,9 @@ export async function readQueue(
 ): Promise<QueueState | undefined> {
   let url: string | undefined;
   try {
-    url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: signal })).QueueUrl;
+    url = (
+      await sqs.send(new (loadSqsSdk().GetQueueUrlCommand)({ QueueName: name }), { abortSignal: signal })
+    ).QueueUrl;
   } catch (e) {
     if (isQueueMissing(e)) return undefined;
     throw readFailed(`GetQueueUrl '${name}'`, e);
@@ -184,10 +173,13 @@ export async function readQueue(
   if (!url) return undefined;
   try {
     const [attrs, tags] = await Promise.all([
-      sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: QUEUE_ATTRIBUTES }), {
-        abortSignal: signal,
-      }),
-      sqs.send(new ListQueueTagsCommand({ QueueUrl: url }), { abortSignal: signal }),
+      sqs.send(
+        new (loadSqsSdk().GetQueueAttributesCommand)({ QueueUrl: url, AttributeNames: QUEUE_ATTRIBUTES }),
+        {
+          abortSignal: signal,
+        },
+      ),
+      sqs.send(new (loadSqsSdk().ListQueueTagsCommand)({ QueueUrl: url }), { abortSignal: signal }),
     ]);
     const attributes = attrs.Attributes ?? {};
     const tagMap = tags.Tags ?? {};
@@ -213,24 +205,32 @@ export async function readRule(
 ): Promise<RuleState | undefined> {
   let rule: { Arn?: string; EventPattern?: string; State?: string; Description?: string };
   try {
-    rule = await events.send(new DescribeRuleCommand({ Name: name }), { abortSignal: signal });
+    rule = await events.send(new (loadEventBridgeSdk().DescribeRuleCommand)({ Name: name }), {
+      abortSignal: signal,
+    });
   } catch (e) {
     if (isAwsError(e, 'ResourceNotFoundException')) return undefined;
     throw readFailed(`DescribeRule '${name}'`, e);
   }
   if (!rule.Arn) return undefined;
   try {
-    const tagsOut = await events.send(new ListTagsForResourceCommand({ ResourceARN: rule.Arn }), {
-      abortSignal: signal,
-    });
+    const tagsOut = await events.send(
+      new (loadEventBridgeSdk().ListTagsForResourceCommand)({ ResourceARN: rule.Arn }),
+      {
+        abortSignal: signal,
+      },
+    );
     const tags: Record<string, string> = {};
     for (const t of tagsOut.Tags ?? []) if (t.Key) tags[t.Key] = t.Value ?? '';
     const targets: Target[] = [];
     let next: string | undefined;
     do {
-      const page = await events.send(new ListTargetsByRuleCommand({ Rule: name, NextToken: next }), {
-        abortSignal: signal,
-      });
+      const page = await events.send(
+        new (loadEventBridgeSdk().ListTargetsByRuleCommand)({ Rule: name, NextToken: next }),
+        {
+          abortSignal: signal,
+        },
+      );
       targets.push(...(page.Targets ?? []));
       next = page.NextToken;
     } while (next);

@@ -1,16 +1,6 @@
-import { ECSClient } from '@aws-sdk/client-ecs';
-import {
-  EventBridgeClient,
-  PutRuleCommand,
-  PutTargetsCommand,
-  type Target,
-} from '@aws-sdk/client-eventbridge';
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SetQueueAttributesCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { Target } from '@aws-sdk/client-eventbridge';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { loadEcsSdk, loadEventBridgeSdk, loadSqsSdk } from './aws-sdk.js';
 import {
   clientRegion,
   describeOwner,
@@ -147,7 +137,11 @@ export interface EventsDeployResult {
 export function createEventsClients(options: { region?: string; cluster?: string } = {}): EventsClients {
   const region = options.region ?? (options.cluster ? parseArn(options.cluster)?.region : undefined);
   const config = region ? { region } : {};
-  return { sqs: new SQSClient(config), events: new EventBridgeClient(config), ecs: new ECSClient(config) };
+  return {
+    sqs: new (loadSqsSdk().SQSClient)(config),
+    events: new (loadEventBridgeSdk().EventBridgeClient)(config),
+    ecs: new (loadEcsSdk().ECSClient)(config),
+  };
 }
 
 const tagText = (pool: string): string => `tagged ${MANAGED_BY_TAG}=${MANAGED_BY_VALUE}, ${POOL_TAG}=${pool}`;
@@ -453,9 +447,12 @@ const failed = (what: string, e: unknown, applied: readonly PlannedStep[]): Obse
   );
 
 async function queueArnOf(sqs: SQSClient, url: string, signal?: AbortSignal): Promise<string> {
-  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }), {
-    abortSignal: signal,
-  });
+  const out = await sqs.send(
+    new (loadSqsSdk().GetQueueAttributesCommand)({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+    {
+      abortSignal: signal,
+    },
+  );
   return out.Attributes?.QueueArn ?? '';
 }
 
@@ -529,7 +526,7 @@ export async function deployEventsInfrastructure(
   if (dlqStep.action === 'create') {
     try {
       const out = await clients.sqs.send(
-        new CreateQueueCommand({
+        new (loadSqsSdk().CreateQueueCommand)({
           QueueName: names.dlq,
           Attributes: {
             MessageRetentionPeriod: String(EVENTS_DEFAULTS.dlqRetentionSeconds),
@@ -554,7 +551,7 @@ export async function deployEventsInfrastructure(
   try {
     if (queueStep.action === 'create') {
       const out = await clients.sqs.send(
-        new CreateQueueCommand({
+        new (loadSqsSdk().CreateQueueCommand)({
           QueueName: names.queue,
           Attributes: {
             MessageRetentionPeriod: String(EVENTS_DEFAULTS.queueRetentionSeconds),
@@ -570,7 +567,10 @@ export async function deployEventsInfrastructure(
       applied.push(queueStep);
     } else if (queueStep.action === 'update' && url) {
       await clients.sqs.send(
-        new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { RedrivePolicy: redrivePolicy } }),
+        new (loadSqsSdk().SetQueueAttributesCommand)({
+          QueueUrl: url,
+          Attributes: { RedrivePolicy: redrivePolicy },
+        }),
         { abortSignal: signal },
       );
       applied.push(queueStep);
@@ -587,7 +587,7 @@ export async function deployEventsInfrastructure(
   if (ruleStep.action !== 'keep') {
     try {
       const out = await clients.events.send(
-        new PutRuleCommand({
+        new (loadEventBridgeSdk().PutRuleCommand)({
           Name: names.rule,
           EventPattern: pattern,
           State: 'ENABLED',
@@ -609,7 +609,7 @@ export async function deployEventsInfrastructure(
   if (policyStep.action !== 'keep' && url) {
     try {
       await clients.sqs.send(
-        new SetQueueAttributesCommand({
+        new (loadSqsSdk().SetQueueAttributesCommand)({
           QueueUrl: url,
           Attributes: { Policy: policyWithStatement(observed.queue?.attributes.Policy, queueArn, ruleArn) },
         }),
@@ -625,7 +625,10 @@ export async function deployEventsInfrastructure(
   if (targetStep.action !== 'keep') {
     try {
       const out = await clients.events.send(
-        new PutTargetsCommand({ Rule: names.rule, Targets: [{ Id: targetId, Arn: queueArn }] }),
+        new (loadEventBridgeSdk().PutTargetsCommand)({
+          Rule: names.rule,
+          Targets: [{ Id: targetId, Arn: queueArn }],
+        }),
         { abortSignal: signal },
       );
       if ((out.FailedEntryCount ?? 0) > 0) {

@@ -1,5 +1,4 @@
-import { DeleteRuleCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { DeleteQueueCommand } from '@aws-sdk/client-sqs';
+import { loadEventBridgeSdk, loadSqsSdk } from './aws-sdk.js';
 import { describeOwner, type EventsClients, type ResourceOwner, readQueue, readRule } from './aws-state.js';
 import type { EventsCallOptions, EventsResourceKind } from './deploy.js';
 import { describeError, isQueueMissing, ObserverSqsError, observerSqsErrorCodes } from './errors.js';
@@ -96,7 +95,10 @@ export async function deleteEventsInfrastructure(
     if (ours.length > 0) {
       await run(`RemoveTargets '${names.rule}'`, () =>
         clients.events.send(
-          new RemoveTargetsCommand({ Rule: names.rule, Ids: ours.map((t) => t.Id ?? '').filter(Boolean) }),
+          new (loadEventBridgeSdk().RemoveTargetsCommand)({
+            Rule: names.rule,
+            Ids: ours.map((t) => t.Id ?? '').filter(Boolean),
+          }),
           { abortSignal: signal },
         ),
       );
@@ -108,7 +110,9 @@ export async function deleteEventsInfrastructure(
       kept.push({ resource: 'rule', name: names.rule, reason: `it has ${others} other target(s)` });
     } else {
       await run(`DeleteRule '${names.rule}'`, () =>
-        clients.events.send(new DeleteRuleCommand({ Name: names.rule }), { abortSignal: signal }),
+        clients.events.send(new (loadEventBridgeSdk().DeleteRuleCommand)({ Name: names.rule }), {
+          abortSignal: signal,
+        }),
       );
       deleted.push({ resource: 'rule', name: names.rule });
     }
@@ -123,7 +127,7 @@ export async function deleteEventsInfrastructure(
       continue;
     }
     await run(`DeleteQueue '${q.name}'`, () =>
-      clients.sqs.send(new DeleteQueueCommand({ QueueUrl: q.url }), { abortSignal: signal }),
+      clients.sqs.send(new (loadSqsSdk().DeleteQueueCommand)({ QueueUrl: q.url }), { abortSignal: signal }),
     );
     deleted.push({ resource: kind, name: q.name });
   }

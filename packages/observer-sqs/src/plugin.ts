@@ -1,4 +1,4 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { type EcsTaskContextSource, ecsLauncherTokens } from '@stevedore/ecs-launcher';
 import {
   type Clock,
@@ -10,6 +10,7 @@ import {
   token,
 } from '@stevedore/kernel';
 import { z } from 'zod';
+import { loadSqsSdk } from './aws-sdk.js';
 import { DEFAULT_WAIT_TIME_SECONDS, SqsObserver, VISIBILITY_TIMEOUT_SECONDS } from './sqs-observer.js';
 
 /**
@@ -108,7 +109,8 @@ export function createSqsObserver(
 ): SqsObserver {
   const c = ObserverSqsConfigSchema.parse(config ?? {});
   return new SqsObserver({
-    sqs: deps.sqs ?? new SQSClient(c.queueRegion ? { region: c.queueRegion } : {}),
+    // Built on first use: a disabled observer never loads the SQS client.
+    sqs: deps.sqs ?? (() => new (loadSqsSdk().SQSClient)(c.queueRegion ? { region: c.queueRegion } : {})),
     tasks: deps.tasks,
     pool: deps.pool,
     queueName: c.queueName,

@@ -1,13 +1,5 @@
-import { DescribeTasksCommand, type ECSClient } from '@aws-sdk/client-ecs';
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  type Message,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { ECSClient } from '@aws-sdk/client-ecs';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
   type EcsTaskContextSource,
   type EcsTaskDescription,
@@ -29,6 +21,7 @@ import {
   systemClock,
   type TrackedInfrastructure,
 } from '@stevedore/kernel';
+import { loadEcsSdk, loadSqsSdk } from './aws-sdk.js';
 import { EVENTS_DEFAULTS } from './deploy.js';
 import { type AwsErrorSummary, awsErrorSummary, describeError, isQueueMissing } from './errors.js';
 import { type EcsTaskStateChangeEvent, parseEcsTaskEvent } from './events.js';
@@ -74,8 +67,11 @@ const VISIBILITY_RETRY_MS = 5_000;
 
 /** Options of {@link SqsObserver}. @public */
 export interface SqsObserverOptions {
-  /** The SQS client of the queue's region (`queueRegion`, else the SDK's default chain). */
-  sqs: SQSClient;
+  /**
+   * The SQS client of the queue's region (`queueRegion`, else the SDK's default chain), or a function building it,
+   * called once on first use.
+   */
+  sqs: SQSClient | (() => SQSClient);
   /**
    * The ECS client and orchestration container of an identifier: ecs-launcher's `EcsInfrastructure`, so tag
    * lookups share its clients and rate budget, and changes name the same container the DescribeTasks poller does.
@@ -271,7 +267,7 @@ export class SqsObserver implements Observer {
   readonly name = 'ecs-sqs-events';
   readonly kind = 'event';
   readonly infrastructureType = 'ecs';
-  private readonly sqs: SQSClient;
+  private sqsClient: SQSClient | (() => SQSClient);
   private readonly tasks: EcsTaskContextSource;
   private readonly logger: Logger;
   private readonly clock: Clock;
@@ -303,8 +299,14 @@ export class SqsObserver implements Observer {
   /** The queue's redrive `maxReceiveCount`: null without a redrive policy, undefined until read. */
   private maxReceiveCount: number | null | undefined;
 
+  /** The SQS client, built on first use when given as a function. */
+  private get sqs(): SQSClient {
+    if (typeof this.sqsClient === 'function') this.sqsClient = this.sqsClient();
+    return this.sqsClient;
+  }
+
   constructor(options: SqsObserverOptions) {
-    this.sqs = options.sqs;
+    this.sqsClient = options.sqs;
     this.tasks = options.tasks;
     this.pool = options.pool;
     this.logger = options.logger ?? nullLogger;
@@ -350,9 +352,12 @@ export class SqsObserver implements Observer {
     for (const candidate of this.candidates) {
       tried.push(candidate.name);
       try {
-        const out = await this.sqs.send(new GetQueueUrlCommand({ QueueName: candidate.name }), {
-          abortSignal: signal,
-        });
+        const out = await this.sqs.send(
+          new (loadSqsSdk().GetQueueUrlCommand)({ QueueName: candidate.name }),
+          {
+            abortSignal: signal,
+          },
+        );
         if (!out.QueueUrl) continue;
         return {
           found: true,
@@ -463,7 +468,10 @@ export class SqsObserver implements Observer {
   ): Promise<void> {
     try {
       const out = await this.sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: queue.url, AttributeNames: ['RedrivePolicy'] }),
+        new (loadSqsSdk().GetQueueAttributesCommand)({
+          QueueUrl: queue.url,
+          AttributeNames: ['RedrivePolicy'],
+        }),
         { abortSignal: signal },
       );
       const raw = out?.Attributes?.RedrivePolicy;
@@ -502,7 +510,7 @@ export class SqsObserver implements Observer {
       let messages: Message[];
       try {
         const out = await this.sqs.send(
-          new ReceiveMessageCommand({
+          new (loadSqsSdk().ReceiveMessageCommand)({
             QueueUrl: queue.url,
             MaxNumberOfMessages: SQS_BATCH_SIZE,
             WaitTimeSeconds: this.waitTimeSeconds,
@@ -837,9 +845,12 @@ export class SqsObserver implements Observer {
     signal: AbortSignal,
   ): Promise<void> {
     try {
-      const out = await ecs.send(new DescribeTasksCommand({ cluster, tasks, include: ['TAGS'] }), {
-        abortSignal: signal,
-      });
+      const out = await ecs.send(
+        new (loadEcsSdk().DescribeTasksCommand)({ cluster, tasks, include: ['TAGS'] }),
+        {
+          abortSignal: signal,
+        },
+      );
       const answered = new Set<string>();
       for (const task of out.tasks ?? []) {
         if (!task.taskArn) continue;
@@ -877,7 +888,7 @@ export class SqsObserver implements Observer {
       if (!(await this.sleep(delay, signal))) return;
       try {
         const out = await this.sqs.send(
-          new ChangeMessageVisibilityBatchCommand({
+          new (loadSqsSdk().ChangeMessageVisibilityBatchCommand)({
             QueueUrl: queueUrl,
             Entries: entries.map((e) => ({
               Id: e.id,
@@ -912,7 +923,7 @@ export class SqsObserver implements Observer {
   ): Promise<Set<string>> {
     const failed = await this.inBatches(entries, signal, 'ChangeMessageVisibilityBatch (release)', (part) =>
       this.sqs.send(
-        new ChangeMessageVisibilityBatchCommand({
+        new (loadSqsSdk().ChangeMessageVisibilityBatchCommand)({
           QueueUrl: queueUrl,
           Entries: part.map((e) => ({
             Id: e.id,
@@ -960,7 +971,7 @@ export class SqsObserver implements Observer {
   ): Promise<Set<string>> {
     const failed = await this.inBatches(entries, signal, 'DeleteMessageBatch', (part) =>
       this.sqs.send(
-        new DeleteMessageBatchCommand({
+        new (loadSqsSdk().DeleteMessageBatchCommand)({
           QueueUrl: queueUrl,
           Entries: part.map((e) => ({ Id: e.id, ReceiptHandle: e.message.ReceiptHandle })),
         }),

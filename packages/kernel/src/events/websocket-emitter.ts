@@ -1,7 +1,17 @@
-import WebSocket, { type RawData } from 'ws';
+import { createRequire } from 'node:module';
+import type { RawData, WebSocket } from 'ws';
 import { type Logger, nullLogger } from '../logger.js';
 import { isCloudApiUrl } from '../prefect/transport.js';
 import type { EventEmitter, EventEmitterState, EventEmitterStats, PrefectEvent } from './types.js';
+
+/** `ws`, loaded when the socket first opens (CommonJS: required, see the kernel's container.ts). */
+let wsModule: typeof WebSocket | undefined;
+const loadWs = (): typeof WebSocket => {
+  wsModule ??= createRequire(import.meta.url)('ws') as typeof WebSocket;
+  return wsModule;
+};
+/** `WebSocket.OPEN`: the `readyState` of an open socket. */
+const OPEN = 1;
 
 /** Options of {@link WebSocketEventEmitter}. @public */
 export interface WebSocketEventEmitterOptions {
@@ -137,7 +147,7 @@ export class WebSocketEventEmitter implements EventEmitter {
     if (this.isCloud && this.options.apiKey) headers.authorization = `bearer ${this.options.apiKey}`;
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.url, needsHandshake ? ['prefect'] : [], {
+      ws = new (loadWs())(this.url, needsHandshake ? ['prefect'] : [], {
         headers,
         handshakeTimeout: this.connectTimeoutMs,
       });
@@ -273,7 +283,7 @@ export class WebSocketEventEmitter implements EventEmitter {
   /** Writes one batch, then a ping that confirms it; continues on the next turn while events wait. */
   private flush(): void {
     const ws = this.ws;
-    if (this.state !== 'open' || !ws || ws.readyState !== WebSocket.OPEN || this.queue.length === 0) return;
+    if (this.state !== 'open' || !ws || ws.readyState !== OPEN || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.batchSize);
     for (const event of batch) {
       this.seq += 1;
@@ -341,7 +351,7 @@ export class WebSocketEventEmitter implements EventEmitter {
     clearTimeout(this.reconnectTimer);
     const ws = this.ws;
     this.ws = undefined;
-    if (ws && ws.readyState === WebSocket.OPEN) ws.close(1000);
+    if (ws && ws.readyState === OPEN) ws.close(1000);
     else ws?.terminate();
   }
 }

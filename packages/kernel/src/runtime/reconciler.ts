@@ -95,13 +95,8 @@ export class Reconciler {
     const report: ReconcileReport = { adopted: 0, relaunched: 0, ownedElsewhere: 0, orphansStopped: 0 };
     const pool = this.d.sync.state.pool;
     if (!this.d.sync.state.hasSynced || !pool) return report;
-    const workers = await this.liveWorkers(pool.name, signal);
-    const live = await this.listLive(pool.name, signal);
-    // `undefined` when the infrastructure could not list its live tasks (or cannot list at all).
-    const liveByRun = live === undefined ? undefined : new Map<string, LiveInfrastructure>();
-    for (const l of live ?? []) if (l.flowRunId) liveByRun?.set(l.flowRunId, l);
-    for (let offset = 0; ; offset += 200) {
-      const runs = await this.d.api.filterFlowRuns(
+    const page = (offset: number) =>
+      this.d.api.filterFlowRuns(
         {
           work_pools: { name: { any_: [pool.name] } },
           flow_runs: { state: { type: { any_: ['PENDING', 'RUNNING'] } } },
@@ -111,8 +106,21 @@ export class Reconciler {
         },
         { signal },
       );
+    // The three reads are independent: one round trip instead of three before the worker's first poll.
+    const [workers, live, first] = await Promise.all([
+      this.liveWorkers(pool.name, signal),
+      this.listLive(pool.name, signal),
+      page(0),
+    ]);
+    // `undefined` when the infrastructure could not list its live tasks (or cannot list at all).
+    const liveByRun = live === undefined ? undefined : new Map<string, LiveInfrastructure>();
+    for (const l of live ?? []) if (l.flowRunId) liveByRun?.set(l.flowRunId, l);
+    let runs = first;
+    for (let offset = 0; ; ) {
       for (const r of runs) await this.reconcileRun(r, workers, liveByRun, report, signal);
       if (runs.length < 200) break;
+      offset += 200;
+      runs = await page(offset);
     }
     if (live && this.d.config.teardownGraceSeconds > 0) await this.stopOrphans(live, report, signal);
     if (report.relaunched + report.orphansStopped > 0)

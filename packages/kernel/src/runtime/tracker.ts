@@ -21,6 +21,9 @@ import {
   stateBody,
 } from './states.js';
 
+/** What {@link RunTracker.settle} keeps of each run it reads. */
+type SettleView = Pick<FlowRun, 'state' | 'state_type' | 'infrastructure_pid' | 'start_time'>;
+
 /** One run this worker launched (or adopted) and has not yet seen finish. @public */
 export interface TrackedRun {
   flowRunId: string;
@@ -384,14 +387,22 @@ export class RunTracker implements ObservationSink {
     // The states read below are as of this moment: a run whose infrastructure stopped after it is judged at
     // the next settle, not crashed on a state read before the engine could report its end.
     const readAt = this.opts.clock.now().getTime();
-    const found = new Map<string, FlowRun>();
+    // Only the fields read below are kept: the whole runs (parameters, labels, policies…) of thousands of tracked
+    // runs, all alive until the last page arrived, made the worker's memory peak at every round.
+    const found = new Map<string, SettleView>();
     for (let i = 0; i < ids.length; i += 200) {
       const chunk = ids.slice(i, i + 200);
       const runs = await this.opts.api.filterFlowRuns(
         { flow_runs: { id: { any_: chunk } }, limit: chunk.length },
         { signal },
       );
-      for (const r of runs) found.set(r.id, r);
+      for (const r of runs)
+        found.set(r.id, {
+          state: r.state,
+          state_type: r.state_type,
+          infrastructure_pid: r.infrastructure_pid,
+          start_time: r.start_time,
+        });
     }
     const now = this.opts.clock.now().getTime();
     for (const id of ids) {

@@ -1,4 +1,12 @@
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+
+let yaml: typeof import('yaml') | undefined;
+/** `yaml`, loaded on the first YAML document (JSON ones never need it; ~70 CommonJS modules). */
+const parseYaml = (text: string): unknown => {
+  yaml ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text);
+};
+
 import { kernelErrorCodes, StevedoreError } from '../errors.js';
 
 /**
