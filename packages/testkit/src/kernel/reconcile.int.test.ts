@@ -132,7 +132,10 @@ describe('restart reconciliation', () => {
     );
     prefect.setFlowRunState(run.id, 'PENDING');
     prefect.setFlowRunState(run.id, { type: 'PENDING', name: 'Submitting' });
-    const claim = claimStateOf(prefect.stateHistory(run.id));
+    const claim = prefect
+      .stateHistory(run.id)
+      .filter((s) => s.type === 'PENDING')
+      .at(-2); // the second claim, before its rename
     const fake = createFakeInfrastructure({ type: 'ecs' });
     const kernel = worker(prefect, fake, { reconcilePendingSeconds: 0 });
     const submission = await waitFor(() => [...fake.submissions.values()][0], 5000, 'the relaunch');
