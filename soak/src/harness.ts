@@ -412,9 +412,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   // The DescribeTasks safety net runs every 15 s instead of 120 s while the events queue is healthy, for the same
   // reason: with three replicas sharing the queue, about 1 stop event in 200 misses the replica that tracks its run
   // (observer-sqs README, "Several replicas"), and the safety net is what reports it — within the drain's stall limit.
+  // The tracker checks Prefect every 5 s instead of 15: a stop seen by the safety net (≤ 15 s), then the crash grace
+  // (5 s), then the tracker's next check (≤ 15 s) outlasted the 30 s stall limit once in CI's short mode under load.
   writeFileSync(
     join(dir, 'stevedore.config.json'),
-    `${JSON.stringify({ reconcileSeconds: 2, reconcilePendingSeconds: 4, teardownGraceSeconds: 10, crashGraceSeconds: 5, safetyNetSeconds: 15 }, null, 2)}\n`,
+    `${JSON.stringify({ reconcileSeconds: 2, reconcilePendingSeconds: 4, teardownGraceSeconds: 10, crashGraceSeconds: 5, safetyNetSeconds: 15, trackerPollSeconds: 5 }, null, 2)}\n`,
   );
 
   const prefect = await startPrefectEmulator({ mode: '3', apiKey: secrets.apiKey, seed: options.seed });
