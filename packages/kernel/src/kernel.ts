@@ -248,17 +248,22 @@ export function createKernel(options: CreateKernelOptions): Kernel {
         }
         if (inf.start) await inf.start(signal);
         started.push(inf);
-        const reports = await preflight(signal);
-        const failed = reports.filter((r) => !r.ok && r.severity !== 'warning');
-        for (const r of reports.filter((x) => !x.ok && x.severity === 'warning'))
-          logger.warn(`Preflight ${r.id}: ${r.message}`);
-        if (failed.length > 0) {
-          throw new StevedoreError(
-            kernelErrorCodes.CONFIG_INVALID,
-            `Preflight checks failed:\n${failed.map((r) => `  - ${r.id}: ${r.message}`).join('\n')}`,
-          );
-        }
-        await w.run(signal);
+        // The preflight checks run while the worker connects to Prefect (cold start waits for the slower of the two);
+        // the worker claims nothing until they pass and stops with their error if they fail. A failed preflight may
+        // therefore leave one heartbeat behind in the pool, which a start that checked first did not.
+        const checked = preflight(signal).then((reports) => {
+          const failed = reports.filter((r) => !r.ok && r.severity !== 'warning');
+          for (const r of reports.filter((x) => !x.ok && x.severity === 'warning'))
+            logger.warn(`Preflight ${r.id}: ${r.message}`);
+          if (failed.length > 0) {
+            throw new StevedoreError(
+              kernelErrorCodes.CONFIG_INVALID,
+              `Preflight checks failed:\n${failed.map((r) => `  - ${r.id}: ${r.message}`).join('\n')}`,
+            );
+          }
+        });
+        checked.catch(() => {}); // awaited by the worker; this only keeps an early exit from leaving it unhandled
+        await w.run(signal, { ready: checked });
       } finally {
         try {
           await stopAll();

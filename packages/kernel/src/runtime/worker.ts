@@ -174,17 +174,47 @@ export class Worker {
   }
 
   /** Spec §1.2 setup: one sync; a transient failure is logged and the worker keeps trying. */
-  async setup(signal: AbortSignal): Promise<void> {
+  async setup(signal: AbortSignal, ready?: Promise<void>): Promise<void> {
+    // The first sync (server version, pool, heartbeat) runs while `ready` (the plugins' preflight checks) is
+    // pending: start-up waits for the slower of the two instead of both in a row. Nothing is claimed or launched
+    // before `ready` resolves; when it rejects, the sync is aborted and its error is the start-up's.
+    const syncAbort = new AbortController();
+    const onAbort = () => syncAbort.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const syncing = this.sync.sync(syncAbort.signal).then(
+      () => undefined,
+      (e: unknown) => ({ error: e }),
+    );
     try {
-      await this.sync.sync(signal);
+      if (ready) {
+        try {
+          await ready;
+        } catch (e) {
+          syncAbort.abort(e);
+          await syncing;
+          throw e;
+        }
+      }
+      const synced = await syncing;
+      if (synced) throw synced.error;
       // Before the first poll, so runs launched before a restart count toward --limit at once.
       await this.reconcile(signal);
     } catch (e) {
+      if (
+        ready &&
+        (await ready.then(
+          () => false,
+          () => true,
+        ))
+      )
+        throw e;
       if (signal.aborted) return; // stopped while starting up: a graceful stop, not a failure
       if (!isTransientFailure(e)) throw e;
       this.d.logger.warn(
         `Unable to reach the Prefect API while starting up; the worker will keep attempting to connect: ${(e as Error).message}`,
       );
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -336,7 +366,8 @@ export class Worker {
    * Runs until `signal` aborts (graceful stop) or a loop gives up (rejects). With `runOnce`: one sync,
    * one poll, then waits for the submissions it started.
    */
-  async run(signal: AbortSignal): Promise<void> {
+  /** `ready`: the worker claims and launches nothing before it resolves, and stops with its error (see setup). */
+  async run(signal: AbortSignal, opts: { ready?: Promise<void> } = {}): Promise<void> {
     const loops = new AbortController();
     // Every in-flight Prefect and AWS call listens on these signals; dozens at once is normal.
     setMaxListeners(0, loops.signal, signal, this.shutdown.signal);
@@ -355,7 +386,7 @@ export class Worker {
       this.d.logger.info(`Prometheus metrics at ${health.url}/metrics.`);
     }
     try {
-      await this.setup(loops.signal);
+      await this.setup(loops.signal, opts.ready);
       this.events.started();
       this.d.logger.info(`Worker '${this.name}' started!`, { pool: this.d.config.pool });
       if (this.d.config.runOnce) {
