@@ -42,7 +42,7 @@ import {
   LaunchTypes,
   type RunTaskFailureInfo,
 } from './launch-type.js';
-import { type LiveTaskScope, listLiveTasks } from './live-tasks.js';
+import { findStoppedTasks, type LiveTaskScope, listLiveTasks } from './live-tasks.js';
 import { resolveNetworkConfiguration } from './network.js';
 import { diffTaskDefinitions } from './preview.js';
 import { type AwsAttemptObserver, RateBudget, type RateLimit } from './rate-budget.js';
@@ -663,12 +663,32 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     workPool: string;
     known: readonly string[];
   }): Promise<LiveInfrastructure[]> {
+    return listLiveTasks(this.taskScopes(opts.known), opts.workPool, {
+      signal: opts.signal,
+      logger: this.logger,
+    });
+  }
+
+  /** Reconciliation (kernel): recently stopped tasks of these runs, in the same clusters as {@link listLive}. */
+  findStopped(opts: {
+    signal: AbortSignal;
+    workPool: string;
+    flowRunIds: readonly string[];
+    known: readonly string[];
+  }): Promise<LiveInfrastructure[]> {
+    return findStoppedTasks(this.taskScopes(opts.known), opts.workPool, opts.flowRunIds, {
+      signal: opts.signal,
+      logger: this.logger,
+    });
+  }
+
+  private taskScopes(known: readonly string[]): LiveTaskScope[] {
     const scopes = new Map<string, LiveTaskScope>();
     const add = (cluster: string, settings: AwsClientSettings) => {
       const key = cluster.split('/').pop() ?? cluster;
       if (!scopes.has(key)) scopes.set(key, { cluster, ecs: this.clients.ecs(settings) });
     };
-    for (const identifier of [...this.launched.keys(), ...opts.known]) {
+    for (const identifier of [...this.launched.keys(), ...known]) {
       try {
         add(parseEcsIdentifier(identifier).cluster, this.launched.get(identifier)?.settings ?? {});
       } catch {
@@ -677,7 +697,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     }
     const configured = this.jobVariableDefaults.cluster;
     add(typeof configured === 'string' && configured !== '' ? configured : 'default', {});
-    return listLiveTasks([...scopes.values()], opts.workPool, { signal: opts.signal, logger: this.logger });
+    return [...scopes.values()];
   }
 
   async released(identifier: string, opts: { signal: AbortSignal }): Promise<void> {

@@ -744,6 +744,44 @@ describe('the golden job-variable sets against the AWS emulator', () => {
 });
 
 describe('reconciliation with ECS', () => {
+  it('a Running run whose worker died before the PATCH and whose task then stopped: the next worker finds the stopped task and crashes the run', async () => {
+    const env = await emulators();
+    const { prefect, aws } = env;
+    prefect.seedWorkPool({ name: POOL, type: 'ecs', base_job_template: defaultTemplate() });
+    const d = seedDeployment(prefect, { env: sim('crash', 200) });
+    const patch = prefect.faults.add({ method: 'PATCH', path: '/flow_runs/{id}', response: { status: 500 } });
+    const first = startWorker(prefect, { name: 'worker-a', heartbeatSeconds: 0.2 });
+    const [run] = seedRuns(prefect, d, 1);
+    if (!run) throw new Error('no run');
+    await waitFor(() => patch.hits() > 0, 10_000, 'the failed infrastructure_pid PATCH');
+    await first.handle.stop();
+    // The engine started the run, then its container died: Running, no pid, nothing live.
+    await waitFor(
+      () => (aws.ecs.tasks()[0]?.lastStatus === 'STOPPED' ? true : undefined),
+      10_000,
+      'the task to stop',
+    );
+    patch.remove();
+    expect(prefect.getFlowRun(run.id)?.state?.type).toBe('RUNNING');
+    expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toBeFalsy();
+
+    const second = startWorker(prefect, {
+      name: 'worker-b',
+      heartbeatSeconds: 0.2,
+      reconcileSeconds: 0.2,
+      reconcilePendingSeconds: 0,
+      crashGraceSeconds: 0.5,
+    });
+    const state = await finalState(prefect, run.id, 15_000);
+    expect(state.type).toBe('CRASHED');
+    expect(inputsOf(aws, 'RunTask')).toHaveLength(1);
+    expect(
+      inputsOf(aws, 'ListTasks').some((i) => (i as { desiredStatus?: string }).desiredStatus === 'STOPPED'),
+    ).toBe(true);
+    expect(second.records.some((r) => /its infrastructure_pid never reported/.test(r.message))).toBe(true);
+    expectNoSchemaErrors(env);
+  });
+
   it('a worker that dies between RunTask and the infrastructure_pid PATCH: the next finds the task by its tags, one task in all', async () => {
     // The task stays PENDING for 1.5 s, so the run is still Pending when the first worker is gone.
     const env = await emulators({ durations: { pendingMs: 1500 } });

@@ -96,6 +96,18 @@ export interface Infrastructure {
     known: readonly string[];
   }): Promise<LiveInfrastructure[]>;
   /**
+   * Optional (reconciliation): the pool's recently stopped infrastructure launched for these flow runs. Asked about
+   * Running runs with no infrastructure_pid and nothing live: their worker died between the launch and the PATCH,
+   * and the infrastructure stopped before any reconciliation round saw it live. What is found is adopted, so the
+   * tracker reports its outcome. ECS: `ListTasks desiredStatus=STOPPED` (about an hour of history), bounded.
+   */
+  findStopped?(opts: {
+    signal: AbortSignal;
+    workPool: string;
+    flowRunIds: readonly string[];
+    known: readonly string[];
+  }): Promise<LiveInfrastructure[]>;
+  /**
    * Optional: this infrastructure's `stevedore_*` job variables (JSON Schema properties), added to a pool's
    * template only on request (`work-pool create --with-stevedore-variables`), never to the default one.
    */

@@ -116,12 +116,14 @@ export class Reconciler {
     const liveByRun = live === undefined ? undefined : new Map<string, LiveInfrastructure>();
     for (const l of live ?? []) if (l.flowRunId) liveByRun?.set(l.flowRunId, l);
     let runs = first;
+    const stoppedCandidates: Array<{ run: FlowRun; owner: string | undefined; ownerGone: boolean }> = [];
     for (let offset = 0; ; ) {
-      for (const r of runs) await this.reconcileRun(r, workers, liveByRun, report, signal);
+      for (const r of runs) await this.reconcileRun(r, workers, liveByRun, report, signal, stoppedCandidates);
       if (runs.length < 200) break;
       offset += 200;
       runs = await page(offset);
     }
+    if (stoppedCandidates.length > 0) await this.adoptStopped(pool.name, stoppedCandidates, report, signal);
     if (live && this.d.config.teardownGraceSeconds > 0) await this.stopOrphans(live, report, signal);
     if (report.relaunched + report.orphansStopped > 0)
       this.d.logger.info(
@@ -174,6 +176,7 @@ export class Reconciler {
     liveByRun: ReadonlyMap<string, LiveInfrastructure> | undefined,
     report: ReconcileReport,
     signal: AbortSignal,
+    stoppedCandidates: Array<{ run: FlowRun; owner: string | undefined; ownerGone: boolean }> = [],
   ): Promise<void> {
     if (this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) return;
     const label = r.labels?.['prefect.worker.name'];
@@ -234,6 +237,17 @@ export class Reconciler {
       return;
     }
     const since = Date.parse(r.state?.timestamp ?? '');
+    if (
+      type === 'RUNNING' &&
+      liveByRun !== undefined &&
+      !Number.isNaN(since) &&
+      this.d.clock.now().getTime() - since >= this.d.config.reconcilePendingSeconds * 1000
+    ) {
+      // Running, no pid, nothing live: its worker died between the launch and the PATCH and the infrastructure
+      // stopped before a round saw it live. Looked up among the recently stopped ones after this pass.
+      stoppedCandidates.push({ run: r, owner, ownerGone });
+      return;
+    }
     if (type !== 'PENDING' || Number.isNaN(since)) return;
     // Prefect 3 workers label a run right after claiming it, so an unlabelled claim older than the usual age is a
     // dead worker's; Prefect 2 servers have no labels: any worker may still be launching it, wait longer.
@@ -252,6 +266,67 @@ export class Reconciler {
     );
     report.relaunched += 1;
     this.d.relaunch(r, claim.id);
+  }
+
+  private lastStoppedLookup = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Running runs with no infrastructure_pid and nothing live (see reconcileRun): asks the infrastructure for their
+   * recently stopped infrastructure, reports the pid and adopts it, so the tracker reports the outcome (crash,
+   * interruption retry). At most once per `max(reconcileSeconds, 60 s)`: on ECS it pages through the cluster's
+   * stopped tasks.
+   */
+  private async adoptStopped(
+    pool: string,
+    candidates: ReadonlyArray<{ run: FlowRun; owner: string | undefined; ownerGone: boolean }>,
+    report: ReconcileReport,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const findStopped = this.d.infrastructure.findStopped;
+    if (!findStopped) return;
+    const now = this.d.clock.now().getTime();
+    if (now - this.lastStoppedLookup < Math.max(this.d.config.reconcileSeconds, 60) * 1000) return;
+    this.lastStoppedLookup = now;
+    let found: LiveInfrastructure[];
+    try {
+      found = await findStopped.call(this.d.infrastructure, {
+        signal,
+        workPool: pool,
+        flowRunIds: candidates.map((c) => c.run.id),
+        known: this.d.tracker.list().map((t) => t.identifier),
+      });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      this.d.logger.warn(`Could not look up the pool's stopped infrastructure: ${(e as Error).message}`);
+      return;
+    }
+    const byRun = new Map(found.filter((f) => f.flowRunId).map((f) => [f.flowRunId as string, f.identifier]));
+    for (const { run: r, owner, ownerGone } of candidates) {
+      const pid = byRun.get(r.id);
+      if (!pid || this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) continue;
+      try {
+        await this.d.api.setInfrastructurePid(r.id, pid, { signal });
+      } catch (e) {
+        if (signal.aborted) throw e;
+        this.d.logger.warn(
+          `Could not report infrastructure_pid '${pid}' of flow run '${r.id}': ${(e as Error).message}`,
+        );
+      }
+      this.d.tracker.add({
+        flowRunId: r.id,
+        flowRunName: r.name,
+        identifier: pid,
+        infrastructureType: this.d.infrastructure.type,
+        adopted: true,
+        countsTowardLimit: false,
+        ...(r.start_time ? { runningAt: new Date(r.start_time), launchedAt: new Date(r.start_time) } : {}),
+      });
+      report.adopted += 1;
+      this.d.logger.warn(
+        `Flow run '${r.name}' (${r.id}) is Running but its infrastructure '${pid}' has stopped; it was launched${owner ? ` by worker '${owner}'` : ''}${ownerGone ? ', which stopped heartbeating,' : ''} and its infrastructure_pid never reported. Watching it to report the outcome.`,
+        { flowRunId: r.id },
+      );
+    }
   }
 
   /** Stops live infrastructure of the pool whose run is final (past the teardown grace) or deleted. */

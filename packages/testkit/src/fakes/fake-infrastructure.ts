@@ -116,6 +116,22 @@ export class FakeInfrastructure implements Infrastructure {
       .map((s) => ({ identifier: s.identifier, flowRunId: s.job.flowRun.id }));
   }
 
+  /** Reconciliation: stopped submissions of these runs in `workPool`. */
+  async findStopped(opts: {
+    workPool: string;
+    flowRunIds: readonly string[];
+  }): Promise<LiveInfrastructure[]> {
+    const wanted = new Set(opts.flowRunIds);
+    return [...this.submissions.values()]
+      .filter(
+        (s) =>
+          this.stopped.has(s.identifier) &&
+          s.job.workPool.name === opts.workPool &&
+          wanted.has(s.job.flowRun.id),
+      )
+      .map((s) => ({ identifier: s.identifier, flowRunId: s.job.flowRun.id }));
+  }
+
   /** Flow runs submitted, by id (one entry per launched task). */
   flowRunIds(): string[] {
     return [...this.submissions.values()].map((s) => s.job.flowRun.id);

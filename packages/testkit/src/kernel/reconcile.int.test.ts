@@ -151,6 +151,38 @@ describe('restart reconciliation', () => {
     expect(prefect.schemaErrors()).toEqual([]);
   });
 
+  it('adopts the stopped infrastructure of a Running run whose pid was never reported, and reports the crash', async () => {
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const run = prefect.seedFlowRun({
+      flow_id: flow.id,
+      work_pool_name: 'ecs-pool',
+      labels: { 'prefect.worker.name': 'worker-that-died' },
+    });
+    prefect.setFlowRunState(run.id, 'PENDING');
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    // The dead worker's launch: it ran, and stopped before anyone saw it live.
+    const { identifier } = await fake.submit(
+      { attemptKey: `${run.id}:claim`, workPool: { name: 'ecs-pool' }, flowRun: { id: run.id } } as never,
+      { signal: new AbortController().signal },
+    );
+    fake.emit({ identifier, status: 'stopped', exitCode: 1, stopCode: 'EssentialContainerExited' });
+    const kernel = worker(prefect, fake, { reconcilePendingSeconds: 0 });
+    await waitFor(() => kernel.worker().tracker.has(run.id) || undefined, 5000, 'the adoption');
+    expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toBe(identifier);
+    expect(fake.submissions.size).toBe(1);
+    // What its observer then reports (ECS: the DescribeTasks poller describes every tracked task).
+    fake.emit({ identifier, status: 'stopped', exitCode: 1, stopCode: 'EssentialContainerExited' });
+    await waitFor(
+      () => prefect.getFlowRun(run.id)?.state?.type === 'CRASHED' || undefined,
+      10_000,
+      'the crash',
+    );
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
   it("relaunches a run claimed by a gone worker with its claim's attempt key, once", async () => {
     const prefect = await emulator();
     prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
