@@ -35,7 +35,7 @@ export const STOPPED_PAGES_PER_CLUSTER = 20;
  * The recently stopped tasks (ECS lists them for about an hour) of `workPool` launched for `flowRunIds`: the same
  * `ListTasks` + `DescribeTasks include=TAGS` walk with `desiredStatus: STOPPED`, ending once every run is found or
  * after {@link STOPPED_PAGES_PER_CLUSTER} pages per cluster. Asked only for Running runs whose pid was never reported
- * and that have nothing live (rare), at most once a minute.
+ * and that have nothing live (rare), at most once per 3 × reconcileSeconds.
  */
 export async function findStoppedTasks(
   scopes: readonly LiveTaskScope[],

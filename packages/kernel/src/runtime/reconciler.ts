@@ -273,8 +273,8 @@ export class Reconciler {
   /**
    * Running runs with no infrastructure_pid and nothing live (see reconcileRun): asks the infrastructure for their
    * recently stopped infrastructure, reports the pid and adopts it, so the tracker reports the outcome (crash,
-   * interruption retry). At most once per `max(reconcileSeconds, 60 s)`: on ECS it pages through the cluster's
-   * stopped tasks.
+   * interruption retry). At most once per `max(3 × reconcileSeconds, 10 s)` (3 minutes by default): on ECS it pages
+   * through the cluster's stopped tasks.
    */
   private async adoptStopped(
     pool: string,
@@ -285,7 +285,7 @@ export class Reconciler {
     const findStopped = this.d.infrastructure.findStopped;
     if (!findStopped) return;
     const now = this.d.clock.now().getTime();
-    if (now - this.lastStoppedLookup < Math.max(this.d.config.reconcileSeconds, 60) * 1000) return;
+    if (now - this.lastStoppedLookup < Math.max(this.d.config.reconcileSeconds * 3, 10) * 1000) return;
     this.lastStoppedLookup = now;
     let found: LiveInfrastructure[];
     try {
