@@ -28,52 +28,21 @@ export async function listLiveTasks(
   return listTasks(scopes, workPool, { ...opts, desiredStatus: 'RUNNING' });
 }
 
-/** Pages of stopped tasks {@link findStoppedTasks} reads per cluster at most (2,000 tasks). */
-export const STOPPED_PAGES_PER_CLUSTER = 20;
-
-/**
- * The recently stopped tasks (ECS lists them for about an hour) of `workPool` launched for `flowRunIds`: the same
- * `ListTasks` + `DescribeTasks include=TAGS` walk with `desiredStatus: STOPPED`, ending once every run is found or
- * after {@link STOPPED_PAGES_PER_CLUSTER} pages per cluster. Asked only for Running runs whose pid was never reported
- * and that have nothing live (rare), at most once per 3 × reconcileSeconds.
- */
-export async function findStoppedTasks(
-  scopes: readonly LiveTaskScope[],
-  workPool: string,
-  flowRunIds: readonly string[],
-  opts: { signal: AbortSignal; logger: Logger },
-): Promise<LiveInfrastructure[]> {
-  const wanted = new Set(flowRunIds);
-  if (wanted.size === 0) return [];
-  return listTasks(scopes, workPool, {
-    ...opts,
-    desiredStatus: 'STOPPED',
-    wanted,
-    maxPages: STOPPED_PAGES_PER_CLUSTER,
-  });
-}
-
 async function listTasks(
   scopes: readonly LiveTaskScope[],
   workPool: string,
   opts: {
     signal: AbortSignal;
     logger: Logger;
-    desiredStatus: 'RUNNING' | 'STOPPED';
-    wanted?: Set<string>;
-    maxPages?: number;
+    desiredStatus: 'RUNNING';
   },
 ): Promise<LiveInfrastructure[]> {
   const poolTag = sanitizeTagText(workPool);
   const out: LiveInfrastructure[] = [];
-  const missing = opts.wanted ? new Set(opts.wanted) : undefined;
   for (const { cluster, ecs } of scopes) {
-    if (missing?.size === 0) break;
     try {
       let nextToken: string | undefined;
-      let pages = 0;
       do {
-        pages += 1;
         const page = await ecs.send(
           new ecsSdk.ListTasksCommand({
             cluster,
@@ -96,20 +65,18 @@ async function listTasks(
           const tags = new Map((task.tags ?? []).map((t) => [t.key ?? '', t.value ?? '']));
           if (tags.get('prefect.io/work-pool-name') !== poolTag || !task.taskArn) continue;
           const flowRunId = tags.get('prefect.io/flow-run-id');
-          if (missing && (!flowRunId || !missing.has(flowRunId))) continue;
-          if (missing && flowRunId) missing.delete(flowRunId);
           out.push({
             identifier: `${task.clusterArn ?? cluster}::${task.taskArn}`,
             ...(flowRunId ? { flowRunId } : {}),
           });
         }
-      } while (nextToken && missing?.size !== 0 && (opts.maxPages === undefined || pages < opts.maxPages));
+      } while (nextToken);
     } catch (e) {
       opts.signal.throwIfAborted();
       if (isAwsError(e, 'ClusterNotFoundException')) continue;
       const aws = awsErrorInfo(e);
       opts.logger.warn(
-        `Could not list the ${opts.desiredStatus === 'RUNNING' ? 'running' : 'stopped'} tasks of cluster '${cluster}': ${aws.name}: ${aws.message}`,
+        `Could not list the running tasks of cluster '${cluster}': ${aws.name}: ${aws.message}`,
         {
           cluster,
         },
@@ -117,4 +84,74 @@ async function listTasks(
     }
   }
   return out;
+}
+
+/** At most this many ListTasks pages (of 100) of stopped tasks are scanned per cluster and call: 2,000 tasks. */
+export const STOPPED_PAGES = 20;
+
+/**
+ * The stopped tasks of `workPool` launched for `flowRunIds`, in the given clusters: `ListTasks` (desired status
+ * STOPPED — ECS shows a stopped task for about an hour — 100 per page) then `DescribeTasks include=TAGS` per 100,
+ * keeping tasks whose `prefect.io/work-pool-name` tag is the pool (sanitized, as in {@link listLiveTasks}) and
+ * whose `prefect.io/flow-run-id` tag is one of `flowRunIds`. One task per flow run: the most recently created one
+ * seen. Paging stops as soon as every requested run has been found, and after {@link STOPPED_PAGES} pages per
+ * cluster (2,000 stopped tasks: at most 40 calls per cluster), so a busy cluster's older stopped tasks may go
+ * unseen. A cluster that does not exist is skipped; other errors are logged and the cluster skipped.
+ */
+export async function findStoppedTasks(
+  scopes: readonly LiveTaskScope[],
+  workPool: string,
+  flowRunIds: readonly string[],
+  opts: { signal: AbortSignal; logger: Logger; maxPages?: number },
+): Promise<LiveInfrastructure[]> {
+  const poolTag = sanitizeTagText(workPool);
+  const wanted = new Set(flowRunIds);
+  const maxPages = opts.maxPages ?? STOPPED_PAGES;
+  const best = new Map<string, { identifier: string; createdAt: number }>();
+  const allFound = () => best.size >= wanted.size;
+  for (const { cluster, ecs } of scopes) {
+    if (wanted.size === 0 || allFound()) break;
+    try {
+      let nextToken: string | undefined;
+      let pages = 0;
+      do {
+        const page = await ecs.send(
+          new ecsSdk.ListTasksCommand({ cluster, desiredStatus: 'STOPPED', maxResults: PAGE, nextToken }),
+          { abortSignal: opts.signal },
+        );
+        pages += 1;
+        nextToken = page.nextToken;
+        const arns = page.taskArns ?? [];
+        if (arns.length === 0) continue;
+        const described = await ecs.send(
+          new ecsSdk.DescribeTasksCommand({ cluster, tasks: arns, include: ['TAGS'] }),
+          { abortSignal: opts.signal },
+        );
+        for (const task of described.tasks ?? []) {
+          const tags = new Map((task.tags ?? []).map((t) => [t.key ?? '', t.value ?? '']));
+          if (tags.get('prefect.io/work-pool-name') !== poolTag || !task.taskArn) continue;
+          const flowRunId = tags.get('prefect.io/flow-run-id');
+          if (!flowRunId || !wanted.has(flowRunId)) continue;
+          const createdAt = task.createdAt ? task.createdAt.getTime() : 0;
+          const seen = best.get(flowRunId);
+          if (seen && seen.createdAt >= createdAt) continue;
+          best.set(flowRunId, { identifier: `${task.clusterArn ?? cluster}::${task.taskArn}`, createdAt });
+        }
+      } while (nextToken && !allFound() && pages < maxPages);
+      if (nextToken && !allFound())
+        opts.logger.debug(
+          `Stopped looking for stopped tasks in cluster '${cluster}' after ${pages} pages (${pages * PAGE} tasks).`,
+          { cluster },
+        );
+    } catch (e) {
+      opts.signal.throwIfAborted();
+      if (isAwsError(e, 'ClusterNotFoundException')) continue;
+      const aws = awsErrorInfo(e);
+      opts.logger.warn(
+        `Could not list the stopped tasks of cluster '${cluster}': ${aws.name}: ${aws.message}`,
+        { cluster },
+      );
+    }
+  }
+  return [...best].map(([flowRunId, { identifier }]) => ({ identifier, flowRunId }));
 }
