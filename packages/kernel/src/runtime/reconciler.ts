@@ -208,14 +208,7 @@ export class Reconciler {
     if (found) {
       // Launched, but the worker died before reporting it (or the PATCH failed): report it now.
       pid = found.identifier;
-      try {
-        await this.d.api.setInfrastructurePid(r.id, pid, { signal });
-      } catch (e) {
-        if (signal.aborted) throw e;
-        this.d.logger.warn(
-          `Could not report infrastructure_pid '${pid}' of flow run '${r.id}': ${(e as Error).message}`,
-        );
-      }
+      await this.reportPid(r.id, pid, signal);
     }
     if (pid) {
       const since = r.start_time ?? r.state?.timestamp;
@@ -268,6 +261,18 @@ export class Reconciler {
     this.d.relaunch(r, claim.id);
   }
 
+  /** Reports an infrastructure_pid found here; a failure is logged (the tracker sends it again at its checks). */
+  private async reportPid(flowRunId: string, pid: string, signal: AbortSignal): Promise<void> {
+    try {
+      await this.d.api.setInfrastructurePid(flowRunId, pid, { signal });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      this.d.logger.warn(
+        `Could not report infrastructure_pid '${pid}' of flow run '${flowRunId}': ${(e as Error).message}`,
+      );
+    }
+  }
+
   private lastStoppedLookup = Number.NEGATIVE_INFINITY;
 
   /**
@@ -304,14 +309,7 @@ export class Reconciler {
     for (const { run: r, owner, ownerGone } of candidates) {
       const pid = byRun.get(r.id);
       if (!pid || this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) continue;
-      try {
-        await this.d.api.setInfrastructurePid(r.id, pid, { signal });
-      } catch (e) {
-        if (signal.aborted) throw e;
-        this.d.logger.warn(
-          `Could not report infrastructure_pid '${pid}' of flow run '${r.id}': ${(e as Error).message}`,
-        );
-      }
+      await this.reportPid(r.id, pid, signal);
       this.d.tracker.add({
         flowRunId: r.id,
         flowRunName: r.name,
