@@ -211,17 +211,7 @@ export class Reconciler {
       await this.reportPid(r.id, pid, signal);
     }
     if (pid) {
-      const since = r.start_time ?? r.state?.timestamp;
-      this.d.tracker.add({
-        flowRunId: r.id,
-        flowRunName: r.name,
-        identifier: pid,
-        infrastructureType: this.d.infrastructure.type,
-        adopted: true,
-        countsTowardLimit: mine || ownerGone,
-        ...(r.start_time ? { runningAt: new Date(r.start_time) } : {}),
-        ...(since ? { launchedAt: new Date(since) } : {}),
-      });
+      this.adopt(r, pid, mine || ownerGone);
       report.adopted += 1;
       this.d.logger.info(
         `Watching flow run '${r.name}' (${r.id}), launched earlier as '${pid}'${ownerGone ? ` by worker '${owner}', which stopped heartbeating` : ''}${found ? ' (found by its tags: its infrastructure_pid had never been reported)' : ''}.`,
@@ -259,6 +249,21 @@ export class Reconciler {
     );
     report.relaunched += 1;
     this.d.relaunch(r, claim.id);
+  }
+
+  /** Tracks a run launched elsewhere (or by an earlier process) under `pid`. */
+  private adopt(r: FlowRun, pid: string, countsTowardLimit: boolean): void {
+    const since = r.start_time ?? r.state?.timestamp;
+    this.d.tracker.add({
+      flowRunId: r.id,
+      flowRunName: r.name,
+      identifier: pid,
+      infrastructureType: this.d.infrastructure.type,
+      adopted: true,
+      countsTowardLimit,
+      ...(r.start_time ? { runningAt: new Date(r.start_time) } : {}),
+      ...(since ? { launchedAt: new Date(since) } : {}),
+    });
   }
 
   /** Reports an infrastructure_pid found here; a failure is logged (the tracker sends it again at its checks). */
@@ -310,15 +315,7 @@ export class Reconciler {
       const pid = byRun.get(r.id);
       if (!pid || this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) continue;
       await this.reportPid(r.id, pid, signal);
-      this.d.tracker.add({
-        flowRunId: r.id,
-        flowRunName: r.name,
-        identifier: pid,
-        infrastructureType: this.d.infrastructure.type,
-        adopted: true,
-        countsTowardLimit: false,
-        ...(r.start_time ? { runningAt: new Date(r.start_time), launchedAt: new Date(r.start_time) } : {}),
-      });
+      this.adopt(r, pid, false);
       report.adopted += 1;
       this.d.logger.warn(
         `Flow run '${r.name}' (${r.id}) is Running but its infrastructure '${pid}' has stopped; it was launched${owner ? ` by worker '${owner}'` : ''}${ownerGone ? ', which stopped heartbeating,' : ''} and its infrastructure_pid never reported. Watching it to report the outcome.`,
