@@ -165,6 +165,7 @@ describe('EcsInfrastructure', () => {
         launchType: 'FARGATE',
         taskDefinition: TD_ARN,
         clientToken: runTaskClientToken('run-1:pending-state-1'),
+        startedBy: 'stevedore/run-1',
         networkConfiguration: {
           awsvpcConfiguration: {
             subnets: ['subnet-a', 'subnet-b'],

@@ -42,7 +42,7 @@ import {
   LaunchTypes,
   type RunTaskFailureInfo,
 } from './launch-type.js';
-import { findStoppedTasks, type LiveTaskScope, listLiveTasks } from './live-tasks.js';
+import { findStoppedTasks, type LiveTaskScope, listLiveTasks, newStoppedLookupState } from './live-tasks.js';
 import { resolveNetworkConfiguration } from './network.js';
 import { diffTaskDefinitions } from './preview.js';
 import { type AwsAttemptObserver, RateBudget, type RateLimit } from './rate-budget.js';
@@ -427,6 +427,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     const launchType = this.launchTypes.select(config.task_run_request, taskDefinition);
     const { request, warnings } = prepareRunTaskRequest({
       config,
+      flowRunId: job.flowRun.id,
       taskDefinition,
       taskDefinitionArn,
       networkConfiguration,
@@ -508,7 +509,14 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
 
     const networkConfiguration = await this.networkFor(settings, config, taskDefinition, signal);
     const launchType = this.launchTypes.select(config.task_run_request, taskDefinition);
-    const runInput = { config, taskDefinition, taskDefinitionArn, networkConfiguration, newlyRegistered };
+    const runInput = {
+      config,
+      flowRunId: job.flowRun.id,
+      taskDefinition,
+      taskDefinitionArn,
+      networkConfiguration,
+      newlyRegistered,
+    };
     const { request, warnings } = prepareRunTaskRequest({ ...runInput, launchType });
     for (const warning of warnings) logger.warn(warning);
 
@@ -669,6 +677,8 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     });
   }
 
+  private readonly stoppedLookups = newStoppedLookupState();
+
   /** Reconciliation (kernel): recently stopped tasks of these runs, in the same clusters as {@link listLive}. */
   findStopped(opts: {
     signal: AbortSignal;
@@ -679,6 +689,7 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     return findStoppedTasks(this.taskScopes(opts.known), opts.workPool, opts.flowRunIds, {
       signal: opts.signal,
       logger: this.logger,
+      state: this.stoppedLookups,
     });
   }
 

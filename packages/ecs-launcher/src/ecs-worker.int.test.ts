@@ -775,9 +775,15 @@ describe('reconciliation with ECS', () => {
     const state = await finalState(prefect, run.id, 15_000);
     expect(state.type).toBe('CRASHED');
     expect(inputsOf(aws, 'RunTask')).toHaveLength(1);
-    expect(
-      inputsOf(aws, 'ListTasks').some((i) => (i as { desiredStatus?: string }).desiredStatus === 'STOPPED'),
-    ).toBe(true);
+    expect(inputsOf(aws, 'RunTask')[0]).toMatchObject({ startedBy: `stevedore/${run.id}` });
+    // Found by its startedBy in one ListTasks, without paging through the cluster's stopped tasks.
+    const stoppedLists = inputsOf(aws, 'ListTasks').filter(
+      (i) => (i as { desiredStatus?: string }).desiredStatus === 'STOPPED',
+    );
+    expect(stoppedLists.length).toBeGreaterThan(0);
+    expect(stoppedLists.every((i) => (i as { startedBy?: string }).startedBy === `stevedore/${run.id}`)).toBe(
+      true,
+    );
     expect(second.records.some((r) => /its infrastructure_pid never reported/.test(r.message))).toBe(true);
     expectNoSchemaErrors(env);
   });

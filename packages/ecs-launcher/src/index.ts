@@ -95,6 +95,7 @@ export { abortableSleep, defaultEcsRetryOptions, type EcsRetryOptions, type Slee
 export {
   CLIENT_TOKEN_MAX_LENGTH,
   DEREGISTER_TAG,
+  ecsStartedBy,
   type PreparedRunTaskRequest,
   type PrepareRunTaskRequestInput,
   prepareRunTaskRequest,

@@ -2,7 +2,7 @@ import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/clie
 import type { Logger } from '@stevedore/kernel';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { findStoppedTasks } from './live-tasks.js';
+import { findStoppedTasks, newStoppedLookupState } from './live-tasks.js';
 
 const ecsMock = mockClient(ECSClient);
 const CLUSTER_ARN = 'arn:aws:ecs:us-east-1:111122223333:cluster/default';
@@ -62,6 +62,7 @@ describe('findStoppedTasks', () => {
     const found = await findStoppedTasks(scopes(), 'ecs pool', ['run-a', 'run-b'], {
       signal: signal(),
       logger,
+      maxLookups: 0,
     });
     expect(found).toEqual([{ identifier: `${CLUSTER_ARN}::${arn(4)}`, flowRunId: 'run-a' }]);
     const list = ecsMock.commandCalls(ListTasksCommand)[0]?.args[0].input;
@@ -72,7 +73,7 @@ describe('findStoppedTasks', () => {
     });
   });
 
-  it('stops paging once every requested run is found, and after maxPages pages', async () => {
+  it('pages: stops once every requested run is found, and after maxPages pages', async () => {
     let page = 0;
     ecsMock.on(ListTasksCommand).callsFake(() => {
       page += 1;
@@ -82,6 +83,7 @@ describe('findStoppedTasks', () => {
     const found = await findStoppedTasks(scopes(), 'ecs-pool', ['run-a', 'run-b'], {
       signal: signal(),
       logger,
+      maxLookups: 0,
     });
     expect(found.map((f) => f.flowRunId).sort()).toEqual(['run-a', 'run-b']);
     expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(3);
@@ -89,7 +91,11 @@ describe('findStoppedTasks', () => {
 
     ecsMock.resetHistory();
     page = 10;
-    const none = await findStoppedTasks(scopes(), 'ecs-pool', ['run-z'], { signal: signal(), logger });
+    const none = await findStoppedTasks(scopes(), 'ecs-pool', ['run-z'], {
+      signal: signal(),
+      logger,
+      maxLookups: 0,
+    });
     expect(none).toEqual([]);
     // 20 pages of 100 (2,000 stopped tasks) at most per cluster and call.
     expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(20);
@@ -104,5 +110,91 @@ describe('findStoppedTasks', () => {
       .rejects(Object.assign(new Error('Cluster not found.'), { name: 'ClusterNotFoundException' }));
     expect(await findStoppedTasks(scopes(), 'ecs-pool', ['run-a'], { signal: signal(), logger })).toEqual([]);
     expect(messages).toEqual([]);
+  });
+  /** ListTasks: by `startedBy` → the tasks of that run (table below); without it → one page per call of `scan`. */
+  function listTasks(byRun: Record<string, number[]>, scan: number[][] = []) {
+    let page = 0;
+    ecsMock.on(ListTasksCommand).callsFake((input: { startedBy?: string }) => {
+      if (input.startedBy !== undefined) {
+        const run = input.startedBy.replace(/^stevedore\//, '');
+        return { taskArns: (byRun[run] ?? []).map(arn) };
+      }
+      const arns = (scan[page] ?? []).map(arn);
+      page += 1;
+      return { taskArns: arns, ...(page < scan.length ? { nextToken: `token-${page}` } : {}) };
+    });
+  }
+  const startedByAsked = () =>
+    ecsMock
+      .commandCalls(ListTasksCommand)
+      .map((c) => c.args[0].input.startedBy)
+      .filter((s) => s !== undefined);
+
+  it("looks each run up by its startedBy first, wherever ECS lists it, and pages only for runs it didn't find", async () => {
+    // run-a's task is past the pages a scan would read (maxPages 1): found by startedBy all the same.
+    listTasks({ 'run-a': [7] }, [[1], [7]]);
+    stoppedTasks({ 1: { pool: 'ecs-pool', run: 'run-x' }, 7: { pool: 'ecs-pool', run: 'run-a' } });
+    const found = await findStoppedTasks(scopes(), 'ecs-pool', ['run-a'], {
+      signal: signal(),
+      logger,
+      maxPages: 1,
+    });
+    expect(found).toEqual([{ identifier: `${CLUSTER_ARN}::${arn(7)}`, flowRunId: 'run-a' }]);
+    expect(ecsMock.commandCalls(ListTasksCommand).map((c) => c.args[0].input)).toEqual([
+      { cluster: 'default', startedBy: 'stevedore/run-a', desiredStatus: 'STOPPED', maxResults: 100 },
+    ]);
+    expect(ecsMock.commandCalls(DescribeTasksCommand)).toHaveLength(1);
+
+    // run-b was launched with the user's own startedBy: not found by ours, so the stopped tasks are paged.
+    ecsMock.resetHistory();
+    listTasks({ 'run-a': [7] }, [[1, 8]]);
+    stoppedTasks({ 7: { pool: 'ecs-pool', run: 'run-a' }, 8: { pool: 'ecs-pool', run: 'run-b' } });
+    const both = await findStoppedTasks(scopes(), 'ecs-pool', ['run-a', 'run-b'], {
+      signal: signal(),
+      logger,
+    });
+    expect(both.map((f) => f.flowRunId).sort()).toEqual(['run-a', 'run-b']);
+    expect(startedByAsked()).toEqual(['stevedore/run-a', 'stevedore/run-b']);
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(3);
+  });
+
+  it('takes turns when there are more runs than look-ups, least recently looked up first', async () => {
+    listTasks({});
+    stoppedTasks({});
+    const state = newStoppedLookupState();
+    const ask = () =>
+      findStoppedTasks(scopes(), 'ecs-pool', ['run-a', 'run-b', 'run-c'], {
+        signal: signal(),
+        logger,
+        maxLookups: 2,
+        state,
+      });
+    await ask();
+    expect(startedByAsked()).toEqual(['stevedore/run-a', 'stevedore/run-b']);
+    ecsMock.resetHistory();
+    await ask();
+    expect(startedByAsked()).toEqual(['stevedore/run-c', 'stevedore/run-a']);
+    ecsMock.resetHistory();
+    await ask();
+    // b was asked a call before a and c; a and c tie, in the order given.
+    expect(startedByAsked()).toEqual(['stevedore/run-b', 'stevedore/run-a']);
+  });
+
+  it('stops asking a cluster that refuses startedBy next to desiredStatus, and pages instead', async () => {
+    ecsMock.on(ListTasksCommand).callsFake((input: { startedBy?: string }) => {
+      if (input.startedBy !== undefined)
+        throw Object.assign(new Error('startedBy must be the only filter.'), {
+          name: 'InvalidParameterException',
+        });
+      return { taskArns: [arn(3)] };
+    });
+    stoppedTasks({ 3: { pool: 'ecs-pool', run: 'run-a' } });
+    const state = newStoppedLookupState();
+    const ask = () => findStoppedTasks(scopes(), 'ecs-pool', ['run-a'], { signal: signal(), logger, state });
+    expect(await ask()).toEqual([{ identifier: `${CLUSTER_ARN}::${arn(3)}`, flowRunId: 'run-a' }]);
+    expect(messages.some((m) => /does not filter stopped tasks by startedBy/.test(m))).toBe(true);
+    ecsMock.resetHistory();
+    expect(await ask()).toHaveLength(1);
+    expect(startedByAsked()).toEqual([]);
   });
 });

@@ -38,9 +38,25 @@ export function runTaskClientToken(attemptKey: string, round = 1): string {
   return createHash('sha256').update(material).digest('hex');
 }
 
+/** ECS's rule for RunTask's `startedBy`: up to 128 letters, digits, hyphens, forward slashes and underscores. */
+const STARTED_BY = /^[A-Za-z0-9_/-]{1,128}$/;
+
+/**
+ * The RunTask `startedBy` Stevedore gives a flow run's task: `stevedore/<flow run id>`, or `undefined` when the id
+ * cannot be one (flow run ids are UUIDs, so always valid in practice). ECS filters `ListTasks` by it, which is how
+ * reconciliation finds one run's stopped task among a busy cluster's thousands (see `findStoppedTasks`).
+ * @public
+ */
+export function ecsStartedBy(flowRunId: string): string | undefined {
+  const value = `stevedore/${flowRunId}`;
+  return STARTED_BY.test(value) ? value : undefined;
+}
+
 /** Input of {@link prepareRunTaskRequest}. @public */
 export interface PrepareRunTaskRequestInput {
   config: EcsJobConfiguration;
+  /** The flow run the task is for: its `startedBy` (see {@link ecsStartedBy}). Left out, no `startedBy` is set. */
+  flowRunId?: string | undefined;
   /** The definition that will run (built and registered, or described from `task_definition_arn`). */
   taskDefinition: Doc;
   /** Its ARN: the registered one, or `task_definition_arn` exactly as given. */
@@ -99,7 +115,10 @@ function tagEntries(tags: unknown): Array<[string, string]> {
  *   is set, so the secret is not shadowed by a plain value;
  * - an empty `capacityProviderStrategy`, empty `environment` lists and null values are left out (AWS rejects
  *   nulls, and an empty strategy next to a launch type);
- * - tags follow ECS's limits (see {@link buildEcsTags}).
+ * - tags follow ECS's limits (see {@link buildEcsTags});
+ * - `startedBy` is `stevedore/<flow run id>` unless the request sets its own (the reference sets none, spec §2.4
+ *   D): restart reconciliation asks ECS for one run's stopped task with it (`ListTasks startedBy`) instead of
+ *   paging through every stopped task of the cluster.
  * @throws `KERNEL_TEMPLATE_RENDER` (from the kernel's `splitCommand`) when a command is not valid shell syntax.
  * @public
  */
@@ -111,6 +130,9 @@ export function prepareRunTaskRequest(input: PrepareRunTaskRequestInput): Prepar
   // 1–2.
   if (isFalsy(req.taskDefinition)) req.taskDefinition = input.taskDefinitionArn;
   if (config.cluster && isFalsy(req.cluster)) req.cluster = config.cluster;
+  // Stevedore: see the remarks; a user's own startedBy is kept (reconciliation then pages through the cluster).
+  const startedBy = input.flowRunId === undefined ? undefined : ecsStartedBy(input.flowRunId);
+  if (startedBy && isFalsy(req.startedBy)) req.startedBy = startedBy;
 
   // 3.
   const compat = Array.isArray(taskDefinition.requiresCompatibilities)
