@@ -49,6 +49,7 @@ describe('golden payloads: EC2', () => {
       },
       tags: expect.any(Array),
       clientToken: expect.stringMatching(/^[0-9a-f]{64}$/),
+      startedBy: 'stevedore/a7000000-0000-4000-8000-000000000004', // not in the reference: README of ecs-launcher
     });
   });
 

@@ -23,22 +23,10 @@ import {
   type RegisterTaskDefinitionCommandInput,
   RunTaskCommand,
 } from '@aws-sdk/client-ecs';
-import {
-  type Deployment,
-  type Flow,
-  type FlowRun,
-  type FlowRunJob,
-  mergeJobVariables,
-  nullLogger,
-  prepareForFlowRun,
-  renderJobConfiguration,
-  type ServerInfo,
-  type WorkPool,
-} from '@stevedore/kernel';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { loadEcsBaseJobTemplate } from './base-job-template.js';
 import { EcsInfrastructure } from './ecs-infrastructure.js';
+import { fixedWorldJob } from './testing/index.js';
 
 type Json = Record<string, unknown>;
 
@@ -58,28 +46,13 @@ const goldens: Array<[string, Golden]> = readdirSync(GOLDEN_DIR)
   .map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(new URL(f, GOLDEN_DIR), 'utf8')) as Golden]);
 
 // ------------------------------------------------------------------------------------------ the fixed world
+// `fixedWorldJob` (`@stevedore/ecs-launcher/testing`): pool `ecs-pool`, flow `etl`, deployment `nightly`, flow run
+// a7000000-…-000000000004, Prefect 3.4.11. The worker's environment carries an API key (see 08-secrets).
 
-const server: ServerInfo = { version: '3.4.11', major: 3, isCloud: false };
-const WORKER_NAME = 'ECSWorker 6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b';
 const workerEnv = {
   PREFECT_API_URL: 'https://prefect.example.com/api',
   PREFECT_API_KEY: 'pnu_golden0123456789abcdef',
 };
-const template = loadEcsBaseJobTemplate();
-const workPool: WorkPool = {
-  id: 'c0ffee00-0000-4000-8000-000000000001',
-  name: 'ecs-pool',
-  type: 'ecs',
-  base_job_template: template,
-};
-const flow: Flow = { id: 'f1000000-0000-4000-8000-000000000002', name: 'etl' };
-const deployment: Deployment = {
-  id: 'd3000000-0000-4000-8000-000000000003',
-  name: 'nightly',
-  flow_id: flow.id,
-  updated: '2025-03-04T05:06:07.089Z',
-};
-const ATTEMPT_KEY = 'a7000000-0000-4000-8000-000000000004:pending-state-1';
 
 /** What ECS answers: the registered ARN (fixed, so the RunTask must carry exactly the answered one), a task. */
 const TD_ARN = 'arn:aws:ecs:us-east-1:123456789012:task-definition/golden:7';
@@ -122,37 +95,12 @@ beforeEach(() => {
 });
 
 /** The kernel's job builder for one deployment run (spec §1.6 steps 1–7 and §1.7), without the Prefect API. */
-function buildJob(golden: Golden): FlowRunJob {
-  const flowRun: FlowRun = {
-    id: 'a7000000-0000-4000-8000-000000000004',
-    name: 'crimson-fox',
-    flow_id: flow.id,
-    deployment_id: deployment.id,
-    job_variables: golden.jobVariables.flowRun,
-  };
-  const jobVariables = mergeJobVariables(golden.jobVariables.deployment, golden.jobVariables.flowRun);
-  const rendered = renderJobConfiguration(template, jobVariables, { env: {} });
-  const configuration = prepareForFlowRun(rendered, {
-    flowRun,
-    flow,
-    deployment: { ...deployment, job_variables: golden.jobVariables.deployment },
-    workPool,
-    workerName: WORKER_NAME,
+function buildJob(golden: Golden) {
+  return fixedWorldJob({
+    deploymentVariables: golden.jobVariables.deployment,
+    flowRunVariables: golden.jobVariables.flowRun,
     workerEnv,
-    prefectVersion: server.version,
-    defaultCommand: 'prefect flow-run execute',
   });
-  return {
-    flowRun,
-    flow,
-    deployment,
-    workPool,
-    configuration,
-    jobVariables,
-    server,
-    runLogger: nullLogger,
-    attemptKey: ATTEMPT_KEY,
-  };
 }
 
 // ---------------------------------------------------------------------------- where we deliberately differ

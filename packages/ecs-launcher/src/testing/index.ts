@@ -1,9 +1,15 @@
 /**
  * `@stevedore/ecs-launcher/testing`: the {@link LaunchType} conformance suite for plugin authors (vitest), and
- * {@link previewPayloads} for their golden payload tests.
+ * {@link previewPayloads} and {@link fixedWorldJob} for their golden payload tests.
  * @packageDocumentation
  */
-import { mergeJobVariables, nullLogger, prepareForFlowRun, renderJobConfiguration } from '@stevedore/kernel';
+import {
+  type FlowRunJob,
+  mergeJobVariables,
+  nullLogger,
+  prepareForFlowRun,
+  renderJobConfiguration,
+} from '@stevedore/kernel';
 import { describe, expect, it } from 'vitest';
 import { defaultEcsClientSources } from '../aws-clients.js';
 import { loadEcsBaseJobTemplate } from '../base-job-template.js';
@@ -99,6 +105,73 @@ export function launchTypeConformance(title: string, options: LaunchTypeConforma
 
 type MergeInput = Parameters<typeof mergeJobVariables>[0];
 
+/** Input of {@link fixedWorldJob}. @public */
+export interface FixedWorldJobInput {
+  /** The deployment's job variables, over the `ecs` base job template's defaults. */
+  deploymentVariables: Record<string, unknown>;
+  /** The flow run's job variables, over the deployment's. */
+  flowRunVariables?: Record<string, unknown>;
+  /** The worker's environment the job configuration reads (`PREFECT_API_URL` only by default). */
+  workerEnv?: Record<string, string>;
+}
+
+/**
+ * The {@link FlowRunJob} the kernel's job builder makes (spec §1.6 steps 1–7 and §1.7: merge the job variables,
+ * render the prefect-aws `ecs` base job template, prepare it for the run) for one deployment run in a fixed world:
+ * pool `ecs-pool`, flow `etl`, deployment `nightly`, flow run `crimson-fox` (`a7000000-…-000000000004`), worker
+ * `ECSWorker 6f1a2b3c-…`, Prefect 3.4.11, attempt key `<flow run id>:pending-state-1`. Built without the Prefect API,
+ * for payload tests.
+ * @public
+ */
+export function fixedWorldJob(input: FixedWorldJobInput): FlowRunJob {
+  const server = { version: '3.4.11', major: 3, isCloud: false } as const;
+  const template = loadEcsBaseJobTemplate();
+  const workPool = {
+    id: 'c0ffee00-0000-4000-8000-000000000001',
+    name: 'ecs-pool',
+    type: 'ecs',
+    base_job_template: template,
+  };
+  const flow = { id: 'f1000000-0000-4000-8000-000000000002', name: 'etl' };
+  const deploymentVariables = input.deploymentVariables as MergeInput;
+  const flowRunVariables = (input.flowRunVariables ?? {}) as MergeInput;
+  const deployment = {
+    id: 'd3000000-0000-4000-8000-000000000003',
+    name: 'nightly',
+    flow_id: flow.id,
+    updated: '2025-03-04T05:06:07.089Z',
+  };
+  const flowRun = {
+    id: 'a7000000-0000-4000-8000-000000000004',
+    name: 'crimson-fox',
+    flow_id: flow.id,
+    deployment_id: deployment.id,
+    job_variables: flowRunVariables,
+  };
+  const jobVariables = mergeJobVariables(deploymentVariables, flowRunVariables);
+  const configuration = prepareForFlowRun(renderJobConfiguration(template, jobVariables, { env: {} }), {
+    flowRun,
+    flow,
+    deployment: { ...deployment, job_variables: deploymentVariables },
+    workPool,
+    workerName: 'ECSWorker 6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b',
+    workerEnv: input.workerEnv ?? { PREFECT_API_URL: 'https://prefect.example.com/api' },
+    prefectVersion: server.version,
+    defaultCommand: 'prefect flow-run execute',
+  });
+  return {
+    flowRun,
+    flow,
+    deployment,
+    workPool,
+    configuration,
+    jobVariables,
+    server,
+    runLogger: nullLogger,
+    attemptKey: `${flowRun.id}:pending-state-1`,
+  };
+}
+
 /** Input of {@link previewPayloads}. @public */
 export interface PreviewPayloadsInput {
   /** The launch types to make active (FARGATE is always there). */
@@ -118,58 +191,12 @@ export interface PreviewPayloadsInput {
 export async function previewPayloads(
   input: PreviewPayloadsInput,
 ): Promise<{ registerTaskDefinition: Doc | undefined; runTask: Doc | undefined; notes: string[] }> {
-  const server = { version: '3.4.11', major: 3, isCloud: false } as const;
-  const template = loadEcsBaseJobTemplate();
-  const workPool = {
-    id: 'c0ffee00-0000-4000-8000-000000000001',
-    name: 'ecs-pool',
-    type: 'ecs',
-    base_job_template: template,
-  };
-  const flow = { id: 'f1000000-0000-4000-8000-000000000002', name: 'etl' };
-  const deployment = {
-    id: 'd3000000-0000-4000-8000-000000000003',
-    name: 'nightly',
-    flow_id: flow.id,
-    updated: '2025-03-04T05:06:07.089Z',
-    job_variables: input.jobVariables as MergeInput,
-  };
-  const flowRun = {
-    id: 'a7000000-0000-4000-8000-000000000004',
-    name: 'crimson-fox',
-    flow_id: flow.id,
-    deployment_id: deployment.id,
-    job_variables: {},
-  };
-  const jobVariables = mergeJobVariables(input.jobVariables as MergeInput, {});
-  const configuration = prepareForFlowRun(renderJobConfiguration(template, jobVariables, { env: {} }), {
-    flowRun,
-    flow,
-    deployment,
-    workPool,
-    workerName: 'ECSWorker 6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b',
-    workerEnv: { PREFECT_API_URL: 'https://prefect.example.com/api' },
-    prefectVersion: server.version,
-    defaultCommand: 'prefect flow-run execute',
-  });
+  const job = fixedWorldJob({ deploymentVariables: input.jobVariables });
   const infrastructure = new EcsInfrastructure(defaultEcsClientSources, {
     launchTypes: new LaunchTypes(input.launchTypes),
   });
   try {
-    const preview = await infrastructure.preview(
-      {
-        flowRun,
-        flow,
-        deployment,
-        workPool,
-        configuration,
-        jobVariables,
-        server,
-        runLogger: nullLogger,
-        attemptKey: `${flowRun.id}:pending-state-1`,
-      },
-      { signal: AbortSignal.timeout(10_000), offline: true },
-    );
+    const preview = await infrastructure.preview(job, { signal: AbortSignal.timeout(10_000), offline: true });
     const find = (operation: string) =>
       preview.requests.find((r) => r.operation === operation)?.input as Doc | undefined;
     return {
