@@ -190,13 +190,22 @@ export class Reconciler {
     let pid = r.infrastructure_pid;
     let history: State[] | undefined;
     const type = r.state?.type ?? r.state_type;
-    if (pid && type === 'PENDING' && liveByRun?.get(r.id)?.identifier !== pid) {
+    const pidNotLive = liveByRun !== undefined && liveByRun.get(r.id)?.identifier !== pid;
+    if (
+      pid &&
+      (type === 'PENDING' ? liveByRun?.get(r.id)?.identifier !== pid : type === 'RUNNING' && pidNotLive)
+    ) {
       // A claim of a rescheduled run keeps the infrastructure_pid of its previous attempt until the new launch
       // reports its own: adopting that stopped task would leave the new claim Pending with nothing launched when its
       // worker died before RunTask (the 1,500-run soak: "PENDING 'Submitting' with no live task" after a Spot
       // interruption). Such a pid counts as never reported.
+      // Running too: when that worker died after RunTask but before the PATCH and the new task started the engine,
+      // the run is Running under the old pid; adopting it, the tracker saw an interruption it had already retried
+      // and let go, round after round, and the new task was never looked for (the 10,000-run soak, one run). For a
+      // Running run only an interruption retry naming the pid marks it stale: a claim-then-Scheduled history alone
+      // does not, as the engine's own retries run in the same infrastructure.
       history = await this.d.api.readFlowRunStates(r.id, { signal });
-      if (pidIsStale(history, pid, liveByRun !== undefined)) {
+      if (pidIsStale(history, pid, type === 'PENDING' && liveByRun !== undefined)) {
         this.d.logger.info(
           `Flow run '${r.name}' (${r.id}) was claimed again after '${pid}' ended; that infrastructure belongs to an earlier attempt.`,
           { flowRunId: r.id },

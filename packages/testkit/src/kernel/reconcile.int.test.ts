@@ -151,6 +151,55 @@ describe('restart reconciliation', () => {
     expect(prefect.schemaErrors()).toEqual([]);
   });
 
+  it("a Running run still carrying its earlier attempt's pid: finds the new attempt's stopped infrastructure instead", async () => {
+    // The 10,000-run soak: interrupted, rescheduled, claimed again; the new claim's worker died between RunTask and
+    // the PATCH, the new task started the engine (Running) and stopped too. The pid still names the first task.
+    const prefect = await emulator();
+    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+    const flow = prefect.seedFlow({ name: 'etl' });
+    const oldPid = 'cluster::task-of-attempt-1';
+    const run = prefect.seedFlowRun({
+      flow_id: flow.id,
+      work_pool_name: 'ecs-pool',
+      labels: { 'prefect.worker.name': 'worker-that-died' },
+      infrastructure_pid: oldPid,
+    });
+    prefect.setFlowRunState(run.id, 'PENDING');
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    prefect.setFlowRunState(
+      run.id,
+      {
+        type: 'SCHEDULED',
+        name: 'AwaitingRetry',
+        message: `Spot reclaimed. Rescheduled (interruption retry 1 of 3; infrastructure ${oldPid}).`,
+      },
+      { force: true },
+    );
+    prefect.setFlowRunState(run.id, 'PENDING');
+    prefect.setFlowRunState(run.id, 'RUNNING');
+    const fake = createFakeInfrastructure({ type: 'ecs' });
+    const { identifier } = await fake.submit(
+      { attemptKey: `${run.id}:claim-2`, workPool: { name: 'ecs-pool' }, flowRun: { id: run.id } } as never,
+      { signal: new AbortController().signal },
+    );
+    fake.emit({ identifier, status: 'stopped', exitCode: 1, stopCode: 'EssentialContainerExited' });
+    const kernel = worker(prefect, fake, { reconcilePendingSeconds: 0 });
+    await waitFor(
+      () => kernel.worker().tracker.get(run.id)?.identifier === identifier || undefined,
+      5000,
+      "the adoption of the second attempt's task",
+    );
+    expect(prefect.getFlowRun(run.id)?.infrastructure_pid).toBe(identifier);
+    fake.emit({ identifier, status: 'stopped', exitCode: 1, stopCode: 'EssentialContainerExited' });
+    await waitFor(
+      () => prefect.getFlowRun(run.id)?.state?.type === 'CRASHED' || undefined,
+      10_000,
+      'the crash',
+    );
+    expect(fake.submissions.size).toBe(1);
+    expect(prefect.schemaErrors()).toEqual([]);
+  });
+
   it('adopts the stopped infrastructure of a Running run whose pid was never reported, and reports the crash', async () => {
     const prefect = await emulator();
     prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
