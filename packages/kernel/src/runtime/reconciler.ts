@@ -112,6 +112,7 @@ export class Reconciler {
       this.listLive(pool.name, signal),
       page(0),
     ]);
+    if (workers) this.handBack(workers);
     // `undefined` when the infrastructure could not list its live tasks (or cannot list at all).
     const liveByRun = live === undefined ? undefined : new Map<string, LiveInfrastructure>();
     for (const l of live ?? []) if (l.flowRunId) liveByRun?.set(l.flowRunId, l);
@@ -220,7 +221,7 @@ export class Reconciler {
       await this.reportPid(r.id, pid, signal);
     }
     if (pid) {
-      this.adopt(r, pid, mine || ownerGone);
+      this.adopt(r, pid, mine || ownerGone, ownerGone ? owner : undefined);
       report.adopted += 1;
       this.d.logger.info(
         `Watching flow run '${r.name}' (${r.id}), launched earlier as '${pid}'${ownerGone ? ` by worker '${owner}', which stopped heartbeating` : ''}${found ? ' (found by its tags: its infrastructure_pid had never been reported)' : ''}.`,
@@ -260,8 +261,31 @@ export class Reconciler {
     this.d.relaunch(r, claim.id);
   }
 
+  /**
+   * Lets go of runs taken over from a worker that heartbeats again (a replica back after a network partition or a
+   * restart under the same name): that worker adopts its runs again, and two trackers of one run could both act on
+   * its end — both reschedule a Spot interruption at once, spending two of its interruption budget. The run is not
+   * touched; its owner reconciles it.
+   */
+  private handBack(workers: ReadonlySet<string>): void {
+    for (const t of this.d.tracker.list()) {
+      const owner = t.takenOverFrom;
+      if (!owner || owner === this.d.workerName || !workers.has(owner)) continue;
+      this.d.tracker.release(t.flowRunId);
+      this.d.logger.info(
+        `Worker '${owner}' heartbeats again; leaving flow run '${t.flowRunName}' (${t.flowRunId}), taken over from it, to it.`,
+        { flowRunId: t.flowRunId },
+      );
+    }
+  }
+
   /** Tracks a run launched elsewhere (or by an earlier process) under `pid`. */
-  private adopt(r: FlowRun, pid: string, countsTowardLimit: boolean): void {
+  private adopt(
+    r: FlowRun,
+    pid: string,
+    countsTowardLimit: boolean,
+    takenOverFrom: string | undefined,
+  ): void {
     const since = r.start_time ?? r.state?.timestamp;
     this.d.tracker.add({
       flowRunId: r.id,
@@ -270,6 +294,7 @@ export class Reconciler {
       infrastructureType: this.d.infrastructure.type,
       adopted: true,
       countsTowardLimit,
+      ...(takenOverFrom ? { takenOverFrom } : {}),
       ...(r.start_time ? { runningAt: new Date(r.start_time) } : {}),
       ...(since ? { launchedAt: new Date(since) } : {}),
     });
@@ -324,7 +349,7 @@ export class Reconciler {
       const pid = byRun.get(r.id);
       if (!pid || this.d.tracker.has(r.id) || this.d.isSubmitting(r.id)) continue;
       await this.reportPid(r.id, pid, signal);
-      this.adopt(r, pid, false);
+      this.adopt(r, pid, false, ownerGone ? owner : undefined);
       report.adopted += 1;
       this.d.logger.warn(
         `Flow run '${r.name}' (${r.id}) is Running but its infrastructure '${pid}' has stopped; it was launched${owner ? ` by worker '${owner}'` : ''}${ownerGone ? ', which stopped heartbeating,' : ''} and its infrastructure_pid never reported. Watching it to report the outcome.`,

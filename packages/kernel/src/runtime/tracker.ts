@@ -43,6 +43,8 @@ export interface TrackedRun {
   adopted?: boolean;
   /** Counts toward `--limit`: launched by this worker, or adopted with this worker's name on its labels. */
   countsTowardLimit?: boolean;
+  /** Adopted from this worker when it stopped heartbeating: left to it again once it heartbeats (reconciliation). */
+  takenOverFrom?: string;
   /** The job configuration it was launched with, when launched by this process (used to kill it). */
   configuration?: JobConfiguration;
   /** Longest the infrastructure may run before it is stopped and the run crashed (`stevedore_max_runtime_seconds`). */

@@ -304,6 +304,19 @@ describe('restart reconciliation', () => {
     expect(submission.job.flowRun.id).toBe(claimed.id);
     await waitFor(() => me.worker().tracker.has(running.id), 5000, 'adoption of the running run');
     expect(me.worker().tracker.get(running.id)?.countsTowardLimit).toBe(true);
+
+    // replica-a comes back under its name: it adopts its run again and replica-b lets go of it (two trackers could
+    // both act on its end). The run replica-b relaunched carries replica-b's label now, and stays with it.
+    const back = worker(prefect, createFakeInfrastructure({ type: 'ecs' }), {
+      name: 'replica-a',
+      heartbeatSeconds: 0.2,
+      querySeconds: 60,
+    });
+    await waitFor(() => back.worker().tracker.has(running.id), 5000, 'replica-a adopting its run again');
+    await waitFor(() => !me.worker().tracker.has(running.id), 5000, 'replica-b letting go of it');
+    expect(me.worker().tracker.has(claimed.id)).toBe(true);
+    expect(back.worker().tracker.has(claimed.id)).toBe(false);
+    expect(prefect.getFlowRun(running.id)?.state?.type).toBe('RUNNING');
   });
 
   it('waits unownedPendingSeconds before relaunching a run nobody is known to have claimed (Prefect 2)', async () => {
