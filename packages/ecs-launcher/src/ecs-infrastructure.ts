@@ -671,9 +671,18 @@ export class EcsInfrastructure implements Infrastructure, EcsTaskContextSource {
     workPool: string;
     known: readonly string[];
   }): Promise<LiveInfrastructure[]> {
+    const known = new Set<string>();
+    for (const identifier of opts.known) {
+      try {
+        known.add(parseEcsIdentifier(identifier).taskArn);
+      } catch {
+        // Not an ECS identifier: nothing of ours to skip.
+      }
+    }
     return listLiveTasks(this.taskScopes(opts.known), opts.workPool, {
       signal: opts.signal,
       logger: this.logger,
+      known,
     });
   }
 

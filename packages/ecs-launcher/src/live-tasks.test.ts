@@ -2,7 +2,7 @@ import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/clie
 import type { Logger } from '@stevedore/kernel';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { findStoppedTasks, newStoppedLookupState } from './live-tasks.js';
+import { findStoppedTasks, listLiveTasks, newStoppedLookupState } from './live-tasks.js';
 
 const ecsMock = mockClient(ECSClient);
 const CLUSTER_ARN = 'arn:aws:ecs:us-east-1:111122223333:cluster/default';
@@ -196,5 +196,42 @@ describe('findStoppedTasks', () => {
     ecsMock.resetHistory();
     expect(await ask()).toHaveLength(1);
     expect(startedByAsked()).toEqual([]);
+  });
+});
+
+describe('listLiveTasks', () => {
+  it('describes only the tasks the worker does not track, 100 per call across pages, and returns those', async () => {
+    // 3 pages of 100 running tasks; the worker tracks all but tasks 5, 150 and 299.
+    ecsMock.on(ListTasksCommand).callsFake((input: { nextToken?: string }) => {
+      const page = input.nextToken ? Number(input.nextToken) : 0;
+      return {
+        taskArns: Array.from({ length: 100 }, (_, i) => arn(page * 100 + i)),
+        ...(page < 2 ? { nextToken: String(page + 1) } : {}),
+      };
+    });
+    ecsMock.on(DescribeTasksCommand).callsFake((input: { tasks: string[] }) => ({
+      tasks: input.tasks.map((t) => ({
+        taskArn: t,
+        clusterArn: CLUSTER_ARN,
+        tags: [
+          { key: 'prefect.io/work-pool-name', value: 'ecs-pool' },
+          { key: 'prefect.io/flow-run-id', value: `run-${t.split('-').pop()}` },
+        ],
+      })),
+      failures: [],
+    }));
+    const untracked = new Set([5, 150, 299]);
+    const known = new Set(
+      Array.from({ length: 300 }, (_, n) => n)
+        .filter((n) => !untracked.has(n))
+        .map(arn),
+    );
+    const live = await listLiveTasks(scopes(), 'ecs-pool', { signal: signal(), logger, known });
+    expect(live.map((l) => l.flowRunId)).toEqual(['run-5', 'run-150', 'run-299']);
+    expect(ecsMock.commandCalls(ListTasksCommand)).toHaveLength(3);
+    // One DescribeTasks for the three, after the last page (was one per page of 100 before).
+    expect(ecsMock.commandCalls(DescribeTasksCommand).map((c) => c.args[0].input.tasks)).toEqual([
+      [arn(5), arn(150), arn(299)],
+    ]);
   });
 });

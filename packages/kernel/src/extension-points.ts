@@ -87,8 +87,8 @@ export interface Infrastructure {
   /**
    * Optional: the infrastructure of this work pool that is alive now (ECS: running tasks tagged with the
    * pool's name), for reconciliation — one whose flow run is final or deleted is stopped. `known` are the
-   * identifiers the kernel tracks, a hint where to look (ECS: their clusters). An infrastructure that
-   * cannot list returns `[]`.
+   * identifiers the kernel tracks, a hint where to look (ECS: their clusters); they may be left out of the answer
+   * (the kernel knows them; ECS spares their DescribeTasks). An infrastructure that cannot list returns `[]`.
    */
   listLive?(opts: {
     signal: AbortSignal;
