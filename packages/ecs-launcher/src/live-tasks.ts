@@ -14,6 +14,58 @@ export interface LiveTaskScope {
 /** DescribeTasks takes at most 100 tasks; ListTasks returns at most 100 per page. */
 const PAGE = 100;
 
+/** One task of the pool, as {@link describePoolTasks} found it. */
+interface PoolTask {
+  identifier: string;
+  flowRunId: string | undefined;
+  createdAt: number;
+}
+
+/**
+ * `DescribeTasks include=TAGS` for `arns` (100 per call), keeping the tasks whose `prefect.io/work-pool-name` tag
+ * is `poolTag` (the pool name sanitized like every label), with their `prefect.io/flow-run-id` tag.
+ */
+async function describePoolTasks(
+  ecs: ECSClient,
+  cluster: string,
+  arns: readonly string[],
+  poolTag: string,
+  signal: AbortSignal,
+): Promise<PoolTask[]> {
+  const out: PoolTask[] = [];
+  for (let i = 0; i < arns.length; i += PAGE) {
+    const described = await ecs.send(
+      new ecsSdk.DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + PAGE), include: ['TAGS'] }),
+      { abortSignal: signal },
+    );
+    for (const task of described.tasks ?? []) {
+      const tags = new Map((task.tags ?? []).map((t) => [t.key ?? '', t.value ?? '']));
+      if (tags.get('prefect.io/work-pool-name') !== poolTag || !task.taskArn) continue;
+      out.push({
+        identifier: `${task.clusterArn ?? cluster}::${task.taskArn}`,
+        flowRunId: tags.get('prefect.io/flow-run-id') || undefined,
+        createdAt: task.createdAt ? task.createdAt.getTime() : 0,
+      });
+    }
+  }
+  return out;
+}
+
+/** A cluster that does not exist is skipped quietly; another error is logged and the cluster skipped. */
+function skipCluster(
+  e: unknown,
+  cluster: string,
+  what: string,
+  opts: { signal: AbortSignal; logger: Logger },
+) {
+  opts.signal.throwIfAborted();
+  if (isAwsError(e, 'ClusterNotFoundException')) return;
+  const aws = awsErrorInfo(e);
+  opts.logger.warn(`Could not list the ${what} tasks of cluster '${cluster}': ${aws.name}: ${aws.message}`, {
+    cluster,
+  });
+}
+
 /**
  * The running tasks of `workPool` in the given clusters: `ListTasks` (desired status RUNNING, 100 per page)
  * then `DescribeTasks include=TAGS` per 100, keeping tasks whose `prefect.io/work-pool-name` tag is the pool
@@ -46,23 +98,8 @@ async function listTasks(
   const out: LiveInfrastructure[] = [];
   for (const { cluster, ecs } of scopes) {
     try {
-      const describe = async (arns: string[]) => {
-        const described = await ecs.send(
-          new ecsSdk.DescribeTasksCommand({ cluster, tasks: arns, include: ['TAGS'] }),
-          { abortSignal: opts.signal },
-        );
-        for (const task of described.tasks ?? []) {
-          const tags = new Map((task.tags ?? []).map((t) => [t.key ?? '', t.value ?? '']));
-          if (tags.get('prefect.io/work-pool-name') !== poolTag || !task.taskArn) continue;
-          const flowRunId = tags.get('prefect.io/flow-run-id');
-          out.push({
-            identifier: `${task.clusterArn ?? cluster}::${task.taskArn}`,
-            ...(flowRunId ? { flowRunId } : {}),
-          });
-        }
-      };
-      // Untracked tasks of several pages share a DescribeTasks (100 at most).
-      let unknown: string[] = [];
+      // Untracked tasks of all pages, described together (100 per call).
+      const unknown: string[] = [];
       let nextToken: string | undefined;
       do {
         const page = await ecs.send(
@@ -76,21 +113,11 @@ async function listTasks(
         );
         nextToken = page.nextToken;
         for (const arn of page.taskArns ?? []) if (!opts.known?.has(arn)) unknown.push(arn);
-        while (unknown.length >= PAGE || (unknown.length > 0 && !nextToken)) {
-          await describe(unknown.slice(0, PAGE));
-          unknown = unknown.slice(PAGE);
-        }
       } while (nextToken);
+      for (const t of await describePoolTasks(ecs, cluster, unknown, poolTag, opts.signal))
+        out.push({ identifier: t.identifier, ...(t.flowRunId ? { flowRunId: t.flowRunId } : {}) });
     } catch (e) {
-      opts.signal.throwIfAborted();
-      if (isAwsError(e, 'ClusterNotFoundException')) continue;
-      const aws = awsErrorInfo(e);
-      opts.logger.warn(
-        `Could not list the running tasks of cluster '${cluster}': ${aws.name}: ${aws.message}`,
-        {
-          cluster,
-        },
-      );
+      skipCluster(e, cluster, 'running', opts);
     }
   }
   return out;
@@ -157,21 +184,17 @@ export async function findStoppedTasks(
   const best = new Map<string, { identifier: string; createdAt: number }>();
   const allFound = () => best.size >= wanted.size;
   const describe = async (cluster: string, ecs: ECSClient, arns: string[]) => {
-    for (let i = 0; i < arns.length; i += PAGE) {
-      const described = await ecs.send(
-        new ecsSdk.DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + PAGE), include: ['TAGS'] }),
-        { abortSignal: opts.signal },
-      );
-      for (const task of described.tasks ?? []) {
-        const tags = new Map((task.tags ?? []).map((t) => [t.key ?? '', t.value ?? '']));
-        if (tags.get('prefect.io/work-pool-name') !== poolTag || !task.taskArn) continue;
-        const flowRunId = tags.get('prefect.io/flow-run-id');
-        if (!flowRunId || !wanted.has(flowRunId)) continue;
-        const createdAt = task.createdAt ? task.createdAt.getTime() : 0;
-        const seen = best.get(flowRunId);
-        if (seen && seen.createdAt >= createdAt) continue;
-        best.set(flowRunId, { identifier: `${task.clusterArn ?? cluster}::${task.taskArn}`, createdAt });
-      }
+    for (const { identifier, flowRunId, createdAt } of await describePoolTasks(
+      ecs,
+      cluster,
+      arns,
+      poolTag,
+      opts.signal,
+    )) {
+      if (!flowRunId || !wanted.has(flowRunId)) continue;
+      const seen = best.get(flowRunId);
+      if (seen && seen.createdAt >= createdAt) continue;
+      best.set(flowRunId, { identifier, createdAt });
     }
   };
   for (const { cluster, ecs } of scopes) {
@@ -229,13 +252,7 @@ export async function findStoppedTasks(
           { cluster },
         );
     } catch (e) {
-      opts.signal.throwIfAborted();
-      if (isAwsError(e, 'ClusterNotFoundException')) continue;
-      const aws = awsErrorInfo(e);
-      opts.logger.warn(
-        `Could not list the stopped tasks of cluster '${cluster}': ${aws.name}: ${aws.message}`,
-        { cluster },
-      );
+      skipCluster(e, cluster, 'stopped', opts);
     }
   }
   return [...best].map(([flowRunId, { identifier }]) => ({ identifier, flowRunId }));

@@ -191,11 +191,9 @@ export class Reconciler {
     let pid = r.infrastructure_pid;
     let history: State[] | undefined;
     const type = r.state?.type ?? r.state_type;
-    const pidNotLive = liveByRun !== undefined && liveByRun.get(r.id)?.identifier !== pid;
-    if (
-      pid &&
-      (type === 'PENDING' ? liveByRun?.get(r.id)?.identifier !== pid : type === 'RUNNING' && pidNotLive)
-    ) {
+    // Pending: checked also when the live list is unavailable; Running: only when the list shows the pid not live.
+    const livePid = liveByRun?.get(r.id)?.identifier;
+    if (pid && livePid !== pid && (type === 'PENDING' || (type === 'RUNNING' && liveByRun !== undefined))) {
       // A claim of a rescheduled run keeps the infrastructure_pid of its previous attempt until the new launch
       // reports its own: adopting that stopped task would leave the new claim Pending with nothing launched when its
       // worker died before RunTask (the 1,500-run soak: "PENDING 'Submitting' with no live task" after a Spot

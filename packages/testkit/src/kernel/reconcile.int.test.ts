@@ -59,6 +59,35 @@ function claimedRun(prefect: PrefectEmulator, flowId: string, owner: string | un
   return run;
 }
 
+/**
+ * A run of pool `ecs-pool` launched as `OLD_PID` by a worker that died, interrupted, rescheduled by an interruption
+ * retry naming `OLD_PID`, and claimed again (PENDING) — still carrying `OLD_PID`.
+ */
+const OLD_PID = 'cluster::task-of-attempt-1';
+function rescheduledRun(prefect: PrefectEmulator) {
+  prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
+  const flow = prefect.seedFlow({ name: 'etl' });
+  const run = prefect.seedFlowRun({
+    flow_id: flow.id,
+    work_pool_name: 'ecs-pool',
+    labels: { 'prefect.worker.name': 'worker-that-died' },
+    infrastructure_pid: OLD_PID,
+  });
+  prefect.setFlowRunState(run.id, 'PENDING');
+  prefect.setFlowRunState(run.id, 'RUNNING');
+  prefect.setFlowRunState(
+    run.id,
+    {
+      type: 'SCHEDULED',
+      name: 'AwaitingRetry',
+      message: `Spot reclaimed. Rescheduled (interruption retry 1 of 3; infrastructure ${OLD_PID}).`,
+    },
+    { force: true },
+  );
+  prefect.setFlowRunState(run.id, 'PENDING');
+  return run;
+}
+
 describe('claimStateOf', () => {
   it('is the first state of the trailing PENDING streak', () => {
     const history = [
@@ -110,27 +139,7 @@ describe('pidIsStale', () => {
 describe('restart reconciliation', () => {
   it("relaunches a rescheduled run's new claim whose worker died before RunTask, ignoring the earlier attempt's pid", async () => {
     const prefect = await emulator();
-    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
-    const flow = prefect.seedFlow({ name: 'etl' });
-    const oldPid = 'cluster::task-of-attempt-1';
-    const run = prefect.seedFlowRun({
-      flow_id: flow.id,
-      work_pool_name: 'ecs-pool',
-      labels: { 'prefect.worker.name': 'worker-that-died' },
-      infrastructure_pid: oldPid,
-    });
-    prefect.setFlowRunState(run.id, 'PENDING');
-    prefect.setFlowRunState(run.id, 'RUNNING');
-    prefect.setFlowRunState(
-      run.id,
-      {
-        type: 'SCHEDULED',
-        name: 'AwaitingRetry',
-        message: `Spot reclaimed. Rescheduled (interruption retry 1 of 3; infrastructure ${oldPid}).`,
-      },
-      { force: true },
-    );
-    prefect.setFlowRunState(run.id, 'PENDING');
+    const run = rescheduledRun(prefect);
     prefect.setFlowRunState(run.id, { type: 'PENDING', name: 'Submitting' });
     const claim = prefect
       .stateHistory(run.id)
@@ -155,27 +164,7 @@ describe('restart reconciliation', () => {
     // The 10,000-run soak: interrupted, rescheduled, claimed again; the new claim's worker died between RunTask and
     // the PATCH, the new task started the engine (Running) and stopped too. The pid still names the first task.
     const prefect = await emulator();
-    prefect.seedWorkPool({ name: 'ecs-pool', type: 'ecs' });
-    const flow = prefect.seedFlow({ name: 'etl' });
-    const oldPid = 'cluster::task-of-attempt-1';
-    const run = prefect.seedFlowRun({
-      flow_id: flow.id,
-      work_pool_name: 'ecs-pool',
-      labels: { 'prefect.worker.name': 'worker-that-died' },
-      infrastructure_pid: oldPid,
-    });
-    prefect.setFlowRunState(run.id, 'PENDING');
-    prefect.setFlowRunState(run.id, 'RUNNING');
-    prefect.setFlowRunState(
-      run.id,
-      {
-        type: 'SCHEDULED',
-        name: 'AwaitingRetry',
-        message: `Spot reclaimed. Rescheduled (interruption retry 1 of 3; infrastructure ${oldPid}).`,
-      },
-      { force: true },
-    );
-    prefect.setFlowRunState(run.id, 'PENDING');
+    const run = rescheduledRun(prefect);
     prefect.setFlowRunState(run.id, 'RUNNING');
     const fake = createFakeInfrastructure({ type: 'ecs' });
     const { identifier } = await fake.submit(
